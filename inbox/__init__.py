@@ -1,0 +1,1 @@
+"""Developer tooling: the `inbox` command, the zero-setup stack, demo data."""

@@ -1,0 +1,1 @@
+"""The classifier: tags customer messages with a topic."""

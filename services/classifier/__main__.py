@@ -1,0 +1,4 @@
+from services.classifier.service import build
+from shared.service import run_service
+
+run_service(build, "classifier")

@@ -1,0 +1,1 @@
+"""The gateway: the HTTP edge (merchant API, webhooks, storefront chat)."""

@@ -1,0 +1,4 @@
+from services.notifier.service import build
+from shared.service import run_service
+
+run_service(build, "notifier")

@@ -1,0 +1,92 @@
+"""The notifier's SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from shared.contracts import OutboundMessage
+
+
+async def enqueue(conn: asyncpg.Connection, messages: list[OutboundMessage]) -> None:
+    await conn.executemany(
+        """INSERT INTO deliveries (message_id, shop_id, conversation_id, channel, payload)
+           VALUES ($1, $2, $3, $4, $5::text::jsonb)
+           ON CONFLICT (message_id) DO NOTHING""",
+        [(m.message_id, m.shop_id, m.conversation_id, m.channel, m.model_dump_json())
+         for m in messages],
+    )
+
+
+async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    """Due deliveries, locked for this transaction; other notifier instances skip them."""
+    return await conn.fetch(
+        """SELECT message_id, channel, payload, attempts FROM deliveries
+           WHERE status = 'pending' AND next_attempt_at <= now()
+           ORDER BY next_attempt_at LIMIT $1
+           FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+
+
+async def next_due_in(conn: asyncpg.Connection) -> float | None:
+    return await conn.fetchval(
+        """SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()))::float8
+           FROM deliveries WHERE status = 'pending'"""
+    )
+
+
+async def record_attempt(
+    conn: asyncpg.Connection,
+    message_id: str,
+    attempt: int,
+    started_at: datetime,
+    result: str,
+    error_code: str | None,
+    reason: str | None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO delivery_attempts
+               (message_id, attempt, started_at, finished_at, result, error_code, reason)
+           VALUES ($1, $2, $3, now(), $4, $5, $6)""",
+        message_id, attempt, started_at, result, error_code, reason,
+    )
+
+
+async def finish(
+    conn: asyncpg.Connection,
+    message_id: str,
+    status: str,
+    attempts: int,
+    error: str | None,
+    provider_message_id: str | None,
+) -> None:
+    await conn.execute(
+        """UPDATE deliveries SET status = $2, attempts = $3, last_error = $4,
+               provider_message_id = $5, updated_at = now()
+           WHERE message_id = $1""",
+        message_id, status, attempts, error, provider_message_id,
+    )
+
+
+async def retry_later(
+    conn: asyncpg.Connection, message_id: str, attempts: int, delay_seconds: float, error: str
+) -> None:
+    await conn.execute(
+        """UPDATE deliveries SET attempts = $2, last_error = $4, updated_at = now(),
+               next_attempt_at = now() + make_interval(secs => $3)
+           WHERE message_id = $1""",
+        message_id, attempts, delay_seconds, error,
+    )
+
+
+async def store_chat_message(conn: asyncpg.Connection, message: OutboundMessage) -> None:
+    await conn.execute(
+        """INSERT INTO storefront_chat_messages
+               (message_id, shop_id, thread_ref, conversation_id, content, sent_at)
+           VALUES ($1, $2, $3, $4, $5::text::jsonb, now())
+           ON CONFLICT (message_id) DO NOTHING""",
+        message.message_id, message.shop_id, message.recipient.thread_ref,
+        message.conversation_id, message.content.model_dump_json(exclude_none=True),
+    )

@@ -1,0 +1,1 @@
+"""Presence: who is on the storefront now."""

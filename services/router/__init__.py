@@ -1,0 +1,1 @@
+"""The router: conversations of record, and every reply on its way out."""

@@ -1,0 +1,265 @@
+"""The router's SQL: small functions on one connection, inside the handler's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from shared.contracts import ChatInbound
+
+
+async def shop_exists(conn: asyncpg.Connection, shop_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM shops WHERE shop_id = $1", shop_id))
+
+
+async def upsert_conversation_for_message(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID, event: ChatInbound, preview: str
+) -> asyncpg.Record:
+    """Find or open the conversation of this thread; a customer message reopens it and marks it
+    unread. Customer details given now fill what was unknown; known ones are kept."""
+    customer = event.customer
+    return await conn.fetchrow(
+        """INSERT INTO conversations AS c (
+               conversation_id, shop_id, channel, thread_ref, status, unread,
+               customer_name, customer_email, customer_id, customer_locale, customer_city,
+               customer_country, customer_timezone, visitor_id, created_at,
+               last_message_at, last_message_preview, last_customer_message_at)
+           VALUES ($1, $2, $3, $4, 'open', true, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                   $13, $14, $13)
+           ON CONFLICT (shop_id, channel, thread_ref) DO UPDATE SET
+               status = 'open',
+               unread = true,
+               customer_name = coalesce(c.customer_name, excluded.customer_name),
+               customer_email = coalesce(c.customer_email, excluded.customer_email),
+               customer_id = coalesce(c.customer_id, excluded.customer_id),
+               customer_locale = coalesce(excluded.customer_locale, c.customer_locale),
+               customer_city = coalesce(excluded.customer_city, c.customer_city),
+               customer_country = coalesce(excluded.customer_country, c.customer_country),
+               customer_timezone = coalesce(excluded.customer_timezone, c.customer_timezone),
+               visitor_id = coalesce(excluded.visitor_id, c.visitor_id),
+               last_message_at = greatest(c.last_message_at, excluded.last_message_at),
+               last_message_preview = CASE WHEN c.last_message_at > excluded.last_message_at
+                   THEN c.last_message_preview ELSE excluded.last_message_preview END,
+               last_customer_message_at =
+                   greatest(c.last_customer_message_at, excluded.last_customer_message_at)
+           RETURNING conversation_id, shop_id, channel, thread_ref, (xmax = 0) AS created""",
+        conversation_id,
+        event.shop_id,
+        event.channel,
+        event.thread_ref,
+        customer.name if customer else None,
+        customer.email if customer else None,
+        customer.customer_id if customer else None,
+        customer.locale if customer else None,
+        customer.city if customer else None,
+        customer.country if customer else None,
+        customer.timezone if customer else None,
+        event.visitor_id,
+        event.sent_at,
+        preview,
+    )
+
+
+async def lock_conversation(
+    conn: asyncpg.Connection, shop_id: str, conversation_id: str
+) -> asyncpg.Record | None:
+    try:
+        conversation_uuid = uuid.UUID(conversation_id)
+    except ValueError:
+        return None
+    return await conn.fetchrow(
+        """SELECT * FROM conversations WHERE conversation_id = $1 AND shop_id = $2
+           FOR UPDATE""",
+        conversation_uuid,
+        shop_id,
+    )
+
+
+async def staff_member(conn: asyncpg.Connection, shop_id: str, staff_id: str) -> asyncpg.Record:
+    return await conn.fetchrow(
+        "SELECT * FROM staff WHERE shop_id = $1 AND staff_id = $2 AND active",
+        shop_id,
+        staff_id,
+    )
+
+
+async def insert_message(
+    conn: asyncpg.Connection,
+    *,
+    message_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    shop_id: str,
+    direction: str,
+    author: str,
+    channel: str,
+    source_id: str,
+    sent_at: datetime,
+    text: str | None,
+    content: dict[str, Any],
+    staff_id: str | None = None,
+    delivery_status: str | None = None,
+) -> bool:
+    """Insert once; returns False when the message already exists."""
+    status = await conn.execute(
+        """INSERT INTO messages (message_id, conversation_id, shop_id, direction, author, staff_id,
+               text, content, channel, source_id, sent_at, delivery_status)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT (message_id) DO NOTHING""",
+        message_id,
+        conversation_id,
+        shop_id,
+        direction,
+        author,
+        staff_id,
+        text,
+        content,
+        channel,
+        source_id,
+        sent_at,
+        delivery_status,
+    )
+    return status.endswith(" 1")
+
+
+async def append_timeline(
+    conn: asyncpg.Connection,
+    *,
+    item_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    kind: str,
+    author: str,
+    at: datetime,
+    text: str | None = None,
+    message_id: uuid.UUID | None = None,
+    staff_id: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> int:
+    """Append an item at the conversation's next sequence number; returns that number."""
+    seq = await conn.fetchval(
+        """UPDATE conversations SET timeline_seq = timeline_seq + 1
+           WHERE conversation_id = $1 RETURNING timeline_seq""",
+        conversation_id,
+    )
+    await conn.execute(
+        """INSERT INTO timeline_items
+               (item_id, conversation_id, seq, kind, author, staff_id, message_id, text, data, at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        item_id,
+        conversation_id,
+        seq,
+        kind,
+        author,
+        staff_id,
+        message_id,
+        text,
+        data or {},
+        at,
+    )
+    return seq
+
+
+async def set_last_message(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID, at: datetime, preview: str
+) -> None:
+    await conn.execute(
+        """UPDATE conversations SET last_message_at = $2, last_message_preview = $3, unread = false
+           WHERE conversation_id = $1 AND (last_message_at IS NULL OR last_message_at <= $2)""",
+        conversation_id,
+        at,
+        preview,
+    )
+
+
+async def set_status(conn: asyncpg.Connection, conversation_id: uuid.UUID, status: str) -> None:
+    await conn.execute(
+        "UPDATE conversations SET status = $2 WHERE conversation_id = $1", conversation_id, status
+    )
+
+
+async def mark_unread(conn: asyncpg.Connection, conversation_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE conversations SET unread = true WHERE conversation_id = $1", conversation_id
+    )
+
+
+async def record_delivery(
+    conn: asyncpg.Connection,
+    message_id: str,
+    status: str,
+    reason: str | None,
+    at: datetime,
+) -> asyncpg.Record | None:
+    """Record a delivery outcome; returns the message, or None when it is unknown."""
+    try:
+        message_uuid = uuid.UUID(message_id)
+    except ValueError:
+        return None
+    return await conn.fetchrow(
+        """UPDATE messages SET delivery_status = $2, delivery_reason = $3, delivered_at = $4
+           WHERE message_id = $1 RETURNING message_id, conversation_id""",
+        message_uuid,
+        status,
+        reason,
+        at,
+    )
+
+
+# --- shop data (newest `at` wins, so replays and reordering are harmless) -------------------------
+
+
+async def upsert_shop(conn: asyncpg.Connection, e: Any) -> None:
+    await conn.execute(
+        """INSERT INTO shops AS s (shop_id, name, domain, currency, timezone, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (shop_id) DO UPDATE SET name = excluded.name, domain = excluded.domain,
+               currency = excluded.currency, timezone = excluded.timezone,
+               updated_at = excluded.updated_at
+           WHERE s.updated_at <= excluded.updated_at""",
+        e.shop_id, e.name, e.domain, e.currency, e.timezone, e.at,
+    )
+
+
+async def upsert_staff(conn: asyncpg.Connection, e: Any) -> None:
+    await conn.execute(
+        """INSERT INTO staff AS s (shop_id, staff_id, name, email, permissions, token_sha256,
+               active, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (shop_id, staff_id) DO UPDATE SET name = excluded.name,
+               email = excluded.email, permissions = excluded.permissions,
+               token_sha256 = excluded.token_sha256, active = excluded.active,
+               updated_at = excluded.updated_at
+           WHERE s.updated_at <= excluded.updated_at""",
+        e.shop_id, e.staff_id, e.name, e.email, list(e.permissions), e.token_sha256, e.active,
+        e.at,
+    )
+
+
+async def upsert_product(conn: asyncpg.Connection, e: Any) -> None:
+    await conn.execute(
+        """INSERT INTO products AS p (shop_id, product_id, title, price, currency, url, image_url,
+               online_store, updated_at)
+           VALUES ($1, $2, $3, $4::numeric, $5, $6, $7, $8, $9)
+           ON CONFLICT (shop_id, product_id) DO UPDATE SET title = excluded.title,
+               price = excluded.price, currency = excluded.currency, url = excluded.url,
+               image_url = excluded.image_url, online_store = excluded.online_store,
+               updated_at = excluded.updated_at
+           WHERE p.updated_at <= excluded.updated_at""",
+        e.shop_id, e.product_id, e.title, e.price, e.currency,
+        str(e.url) if e.url else None, str(e.image_url) if e.image_url else None,
+        e.online_store, e.at,
+    )
+
+
+async def upsert_discount(conn: asyncpg.Connection, e: Any) -> None:
+    await conn.execute(
+        """INSERT INTO discount_codes AS d (shop_id, code, status, starts_at, ends_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (shop_id, code) DO UPDATE SET status = excluded.status,
+               starts_at = excluded.starts_at, ends_at = excluded.ends_at,
+               updated_at = excluded.updated_at
+           WHERE d.updated_at <= excluded.updated_at""",
+        e.shop_id, e.code, e.status, e.starts_at, e.ends_at, e.at,
+    )

@@ -1,0 +1,32 @@
+"""Wiring of the router: which topics it reads and with which handler."""
+
+from __future__ import annotations
+
+from services.router import queries as q
+from services.router.handlers import Router
+from shared.kafka.consumer import Subscription
+from shared.service import Service
+from shared.topics import (
+    CHAT_INBOUND,
+    DELIVERY_RESULTS,
+    INBOX_COMMANDS,
+    SHOP_DISCOUNTS,
+    SHOP_PRODUCTS,
+    SHOP_SHOPS,
+    SHOP_STAFF,
+)
+
+
+def build(service: Service) -> None:
+    router = Router(service.outbox)
+    service.consume(
+        [
+            Subscription(CHAT_INBOUND, router.on_chat_inbound),
+            Subscription(INBOX_COMMANDS, router.on_command),
+            Subscription(DELIVERY_RESULTS, router.on_delivery_result),
+            Subscription(SHOP_SHOPS, Router.upserting(q.upsert_shop)),
+            Subscription(SHOP_STAFF, Router.upserting(q.upsert_staff)),
+            Subscription(SHOP_PRODUCTS, Router.upserting(q.upsert_product)),
+            Subscription(SHOP_DISCOUNTS, Router.upserting(q.upsert_discount)),
+        ]
+    )

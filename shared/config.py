@@ -1,0 +1,74 @@
+"""Configuration from the environment, in one typed place.
+
+Every variable is documented in the README ("Configuration"). Knobs that differ between the
+development broker and production Kafka are explicit settings, never inferred from the broker.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_client_id_prefix: str = "inbox"
+    kafka_enable_idempotence: bool = Field(
+        default=False,
+        description="On for production Kafka; the development broker has no idempotent producer.",
+    )
+    kafka_topic_partitions: int = 8
+    kafka_replication_factor: int = 1
+    kafka_create_topics: bool = True
+    kafka_fetch_max_wait_ms: int = 20
+    kafka_session_timeout_ms: int = 6000
+    kafka_heartbeat_interval_ms: int = 1000
+    kafka_max_poll_records: int = 500
+    kafka_linger_ms: int = 5
+    kafka_max_message_bytes: int = 1_000_000
+
+    # PostgreSQL
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    database_pool_min: int = 1
+    database_pool_max: int = 10
+    database_migrate_on_start: bool = True
+
+    # Email
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    email_from_address: str = "inbox@localhost"
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    # HTTP side door (and the gateway's API)
+    http_host: str = "127.0.0.1"
+    http_port: int = 0  # 0: the service's own default port (see SERVICE_PORTS)
+
+    # Consume loop
+    handler_max_attempts: int = 3
+    shutdown_grace_seconds: float = 10.0
+
+    log_level: str = "INFO"
+    log_format: str = Field(default="text", description="text or json")
+
+
+#: Default side-door port of each service when HTTP_PORT is not set.
+SERVICE_PORTS: dict[str, int] = {
+    "gateway": 8080,
+    "router": 9101,
+    "classifier": 9102,
+    "presence": 9103,
+    "notifier": 9104,
+}
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def http_port_for(service: str, settings: Settings) -> int:
+    return settings.http_port or SERVICE_PORTS[service]

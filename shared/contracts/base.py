@@ -1,0 +1,97 @@
+"""Building blocks shared by every event contract."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from shared.channels import CHANNELS
+
+#: How far in the future a producer's clock may be before an event is refused.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+#: Events older than this are refused as ancient (a replayed archive, a broken clock).
+MAX_EVENT_AGE = timedelta(days=365)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _recent(value: datetime) -> datetime:
+    now = datetime.now(UTC)
+    if value > now + MAX_CLOCK_SKEW:
+        raise ValueError(f"timestamp {value.isoformat()} is in the future")
+    if value < now - MAX_EVENT_AGE:
+        raise ValueError(f"timestamp {value.isoformat()} is too old")
+    return value
+
+
+def _known_channel(value: str) -> str:
+    if value not in CHANNELS:
+        raise ValueError(f"unknown channel {value!r} (known: {', '.join(sorted(CHANNELS))})")
+    return value
+
+
+def _decimal_string(value: str) -> str:
+    try:
+        d = Decimal(value)
+    except ArithmeticError as exc:
+        raise ValueError(f"{value!r} is not a decimal amount") from exc
+    if not d.is_finite() or d < 0:
+        raise ValueError(f"{value!r} is not a non-negative amount")
+    return value
+
+
+#: RFC 3339 time with an offset, normalised to UTC.
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+#: A time an external producer stamped: also refused when in the future or ancient.
+EventTime = Annotated[AwareDatetime, AfterValidator(_utc), AfterValidator(_recent)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+ShopId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
+ChannelKey = Annotated[str, AfterValidator(_known_channel)]
+Amount = Annotated[str, StringConstraints(max_length=32), AfterValidator(_decimal_string)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+ShortText = Annotated[str, StringConstraints(max_length=500)]
+MessageText = Annotated[str, StringConstraints(max_length=20_000)]
+
+
+class Contract(BaseModel):
+    """Base of every event: strict about shape, tolerant of fields added later."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=100_000)
+
+
+class Event(Contract):
+    event_id: Id
+
+
+Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class CustomerInfo(Contract):
+    email: Email | None = None
+    name: ShortText | None = None
+    customer_id: Id | None = None
+    locale: Annotated[str, StringConstraints(max_length=35)] | None = None
+    city: ShortText | None = None
+    country: Annotated[str, StringConstraints(max_length=64)] | None = None
+    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+class Money(Contract):
+    amount: Amount
+    currency: Currency
+
+
+def limited_list(max_items: int):
+    return Field(default_factory=list, max_length=max_items)

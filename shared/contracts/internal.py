@@ -1,0 +1,101 @@
+"""The project's own topics: the conversation timeline, outbound messages, delivery results."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from shared.contracts.base import ChannelKey, Contract, Event, Id, ShopId, UtcTime
+
+TimelineKind = Literal[
+    "customer_message",
+    "merchant_reply",
+    "cart_event",
+    "status_changed",
+    "assigned",
+    "unassigned",
+    "subject_changed",
+    "marked_unread",
+    "note_added",
+    "delivery_failed",
+    "attachment_refused",
+]
+
+
+class TimelineItem(Event):
+    """One item appended to a conversation (topic `inbox.timeline`, key `shop_id:conversation_id`).
+
+    `event_id` is the item's id; `seq` orders a conversation's items.
+    """
+
+    shop_id: ShopId
+    conversation_id: Id
+    channel: ChannelKey
+    seq: int
+    kind: TimelineKind
+    at: UtcTime
+    message_id: Id | None = None
+    author: Literal["customer", "staff", "system"]
+    staff_id: Id | None = None
+    text: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop_id}:{self.conversation_id}"
+
+
+class Recipient(Contract):
+    thread_ref: str
+    email: str | None = None
+    name: str | None = None
+    visitor_id: str | None = None
+
+
+class OutboundContent(Contract):
+    text: str | None = None
+    product: dict[str, Any] | None = None
+    discount: dict[str, Any] | None = None
+    image_url: str | None = None
+
+
+class OutboundMessage(Event):
+    """A message to deliver to a customer (topic `outbound.<channel>`).
+
+    `event_id` equals `message_id`: a delivery is attempted once per message, whatever the
+    number of times this event is read.
+    """
+
+    message_id: Id
+    shop_id: ShopId
+    conversation_id: Id
+    channel: ChannelKey
+    kind: Literal["human_reply", "automated", "order_update"] = "human_reply"
+    recipient: Recipient
+    content: OutboundContent
+    staff_id: Id | None = None
+    created_at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop_id}:{self.conversation_id}"
+
+
+class DeliveryResult(Event):
+    """The outcome of delivering one outbound message (topic `delivery.results`)."""
+
+    message_id: Id
+    shop_id: ShopId
+    conversation_id: Id
+    channel: ChannelKey
+    status: Literal["sent", "failed"]
+    reason: str | None = None
+    error_code: str | None = None
+    provider_message_id: str | None = None
+    attempts: int = 1
+    at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop_id}:{self.conversation_id}"

@@ -1,0 +1,82 @@
+"""Shop data the rules need, published by the shop platform (one topic per entity).
+
+Each record is a full upsert carrying `at`: a consumer keeps the newest and ignores older ones,
+so redelivery and reordering across partitions are harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, HttpUrl, StringConstraints
+
+from shared.contracts.base import (
+    Amount,
+    Currency,
+    Event,
+    Id,
+    ShopId,
+    ShortText,
+    UtcTime,
+)
+
+Permission = Literal["online_store_chat", "messaging"]
+
+
+class ShopUpserted(Event):
+    shop_id: ShopId
+    name: ShortText
+    domain: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    currency: Currency
+    timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return self.shop_id
+
+
+class StaffUpserted(Event):
+    shop_id: ShopId
+    staff_id: Id
+    name: ShortText
+    email: Annotated[str, StringConstraints(max_length=320)]
+    permissions: list[Permission] = Field(default_factory=list, max_length=10)
+    #: SHA-256 (hex) of the staff member's API token; the token itself never travels.
+    token_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    active: bool = True
+    at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop_id}:{self.staff_id}"
+
+
+class ProductUpserted(Event):
+    shop_id: ShopId
+    product_id: Id
+    title: ShortText
+    price: Amount
+    currency: Currency
+    url: HttpUrl | None = None
+    image_url: HttpUrl | None = None
+    #: Published on the Online Store sales channel (only those can be shared in a conversation).
+    online_store: bool
+    at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop_id}:{self.product_id}"
+
+
+class DiscountUpserted(Event):
+    shop_id: ShopId
+    code: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    status: Literal["active", "scheduled", "expired", "disabled"]
+    starts_at: UtcTime | None = None
+    ends_at: UtcTime | None = None
+    at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop_id}:{self.code}"

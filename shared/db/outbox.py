@@ -1,0 +1,112 @@
+"""The transactional outbox: events written with the state change that caused them.
+
+A handler adds events in its transaction; the relay publishes them afterwards and deletes them
+in the same transaction that read them, after the broker acknowledged. One relay per outbox
+`channel` is active at a time (a transaction-scoped advisory lock) and it publishes in id order,
+so a conversation's events leave in the order they were written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+
+import asyncpg
+from pydantic import BaseModel
+
+from shared.kafka.producer import EventProducer
+from shared.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Events to publish once the surrounding transaction commits."""
+
+    def __init__(self, relay: str) -> None:
+        self.relay = relay
+
+    async def add(
+        self, conn: asyncpg.Connection, topic: str, event: BaseModel, key: str | None = None
+    ) -> None:
+        await self.add_many(conn, [(topic, key or event.key, event)])  # type: ignore[attr-defined]
+
+    async def add_many(
+        self, conn: asyncpg.Connection, events: list[tuple[str, str, BaseModel]]
+    ) -> None:
+        if not events:
+            return
+        await conn.executemany(
+            "INSERT INTO outbox (relay, topic, key, value) VALUES ($1, $2, $3, $4)",
+            [(self.relay, t, k, e.model_dump_json().encode()) for t, k, e in events],
+        )
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        producer: EventProducer,
+        relay: str,
+        batch_size: int = 1000,
+        idle_interval: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self.relay = relay
+        self._lock_key = zlib.crc32(f"outbox:{relay}".encode())
+        self._batch_size = batch_size
+        self._idle_interval = idle_interval
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                published = await self.publish_pending()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker or database is away: retry shortly
+                log.warning("outbox relay %s: %s", self.relay, exc)
+                published = 0
+                await asyncio.sleep(1.0)
+            if published:
+                continue  # drain what is there before sleeping
+            if self._stopping:
+                return
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._idle_interval)
+            except TimeoutError:
+                pass
+
+    async def publish_pending(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+                return 0  # another instance of this relay is publishing
+            rows = await conn.fetch(
+                """DELETE FROM outbox WHERE id IN (
+                       SELECT id FROM outbox WHERE relay = $1 ORDER BY id LIMIT $2
+                   ) RETURNING id, topic, key, value""",
+                self.relay,
+                self._batch_size,
+            )
+            if not rows:
+                OUTBOX_PENDING.set(0)
+                return 0
+            rows = sorted(rows, key=lambda r: r["id"])
+            futures = [
+                await self._producer.send_raw(r["topic"], r["value"], r["key"]) for r in rows
+            ]
+            await asyncio.gather(*futures)
+            for r in rows:
+                OUTBOX_PUBLISHED.labels(r["topic"]).inc()
+            return len(rows)

@@ -1,0 +1,61 @@
+"""Topic creation from the manifest, before anything produces."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from shared.config import Settings
+from shared.topics import all_topic_names
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
+    """Create the missing topics; returns the names created now."""
+    wanted = list(names) if names is not None else all_topic_names()
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=f"{settings.kafka_client_id_prefix}-admin",
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in wanted if n not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [
+                NewTopic(n, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+                for n in missing
+            ]
+        )
+        created = []
+        for name, code, *_ in response.topic_errors:
+            if code == 0:
+                created.append(name)
+            elif code != TopicAlreadyExistsError.errno:  # a concurrent start created it
+                raise RuntimeError(f"creating topic {name} failed with error code {code}")
+        log.info("created %d topics", len(created))
+        return created
+    finally:
+        await admin.close()
+
+
+async def wait_for_broker(settings: Settings, patience: float = 60.0) -> None:
+    """Retry topic bootstrap until the broker answers (services start before it may)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    while True:
+        try:
+            await ensure_topics(settings)
+            return
+        except Exception as exc:
+            if loop.time() > deadline:
+                raise
+            log.warning("broker not ready (%s); retrying", exc)
+            await asyncio.sleep(1.0)

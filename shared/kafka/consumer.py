@@ -1,0 +1,345 @@
+"""The consume loop every service uses.
+
+`getmany` → per partition, in order: validate each record against its topic's contract (invalid →
+`<topic>.dlq`) → apply the valid ones → commit `offset + 1` once the effect is durable.
+
+Applying is transactional by default: the event ids are claimed in `processed_events` inside the
+same PostgreSQL transaction as the handler's effect, so a redelivered event changes nothing. A
+batch is applied in one transaction (throughput); if it fails for a reason other than an
+unavailable dependency, each event is retried alone so one poison event cannot hold back the
+others: after `handler_max_attempts` it goes to the DLQ with the error, and the partition moves on.
+Transient errors (database or broker away) are retried without end, with backoff, and the
+service reports not-ready meanwhile; nothing is committed past an event that is not done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+
+from shared.config import Settings
+from shared.db import inbox
+from shared.db.pool import TRANSIENT_DB_ERRORS
+from shared.health import Health
+from shared.kafka.producer import EventProducer
+from shared.metrics import (
+    CONSUMER_LAG,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_PROCESSED,
+    HANDLE_SECONDS,
+    HANDLER_RETRIES,
+    LAST_PROCESSED,
+)
+from shared.topics import TOPICS, Decoder, dlq_topic
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaError)
+
+
+class Rejected(Exception):
+    """A valid event the domain refuses for good (e.g. a reply to an unknown conversation).
+
+    It goes to the DLQ with this message as the reason; the partition moves on.
+    """
+
+
+TxHandler = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
+PlainHandler = Callable[[list[Any]], Awaitable[None]]
+
+
+@dataclass
+class Subscription:
+    topic: str
+    handler: TxHandler | PlainHandler
+    #: Transactional handlers get a connection inside a transaction that also claims the ids.
+    transactional: bool = True
+    decode: Decoder | None = None
+    idempotency_key: Callable[[Any], str] = field(default=lambda event: event.event_id)
+
+    def decoder(self) -> Decoder:
+        return self.decode or TOPICS[self.topic].decode
+
+
+class _Stopping(Exception):
+    pass
+
+
+@dataclass
+class _Item:
+    record: ConsumerRecord
+    event: Any
+
+
+def describe_error(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors(include_url=False)[:10]:
+            where = ".".join(str(p) for p in err["loc"]) or "message"
+            parts.append(f"{where}: {err['msg']}")
+        return "; ".join(parts)
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+class _RevokeListener(ConsumerRebalanceListener):
+    def __init__(self, loop: ConsumeLoop) -> None:
+        self._loop = loop
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Let the batch in flight finish and commit before the partitions move elsewhere.
+        async with self._loop.processing:
+            pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        log.info("%s assigned %d partitions", self._loop.name, len(assigned))
+
+
+class ConsumeLoop:
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: Settings,
+        subscriptions: Sequence[Subscription],
+        producer: EventProducer,
+        health: Health,
+        pool: asyncpg.Pool | None = None,
+        after_commit: Callable[[], None] | None = None,
+        group_id: str | None = None,
+        partitions: Sequence[TopicPartition] | None = None,
+    ) -> None:
+        self.name = name
+        self._settings = settings
+        self._subs = {s.topic: s for s in subscriptions}
+        self._decoders = {s.topic: s.decoder() for s in subscriptions}
+        self._producer = producer
+        self._health = health
+        self._pool = pool
+        self._after_commit = after_commit
+        self._group_id = group_id or f"inbox-{name}"
+        self._partitions = partitions
+        self._stopping = asyncio.Event()
+        self.processing = asyncio.Lock()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lag_checked = 0.0
+        self._health_key = f"kafka:{name}"
+        health.register(self._health_key)
+        if any(s.transactional for s in subscriptions) and pool is None:
+            raise ValueError("transactional subscriptions need a database pool")
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        s = self._settings
+        return AIOKafkaConsumer(
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            client_id=f"{s.kafka_client_id_prefix}-{self.name}",
+            group_id=None if self._partitions else self._group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
+            max_poll_records=s.kafka_max_poll_records,
+        )
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            consumer = self._new_consumer()
+            try:
+                await consumer.start()
+                if self._partitions:
+                    consumer.assign(list(self._partitions))
+                else:
+                    consumer.subscribe(list(self._subs), listener=_RevokeListener(self))
+                self._consumer = consumer
+                await self._poll(consumer)
+            except _Stopping:
+                pass
+            except KafkaError as exc:
+                self._health.set(self._health_key, False, f"kafka: {exc}")
+                log.warning("%s: broker error %s; reconnecting", self.name, exc)
+                await self._sleep(1.0)
+            finally:
+                self._consumer = None
+                try:
+                    await consumer.stop()
+                except Exception as exc:
+                    log.debug("%s: stopping consumer: %s", self.name, exc)
+        self._health.set(self._health_key, False, "stopped")
+
+    async def _poll(self, consumer: AIOKafkaConsumer) -> None:
+        while not self._stopping.is_set():
+            batches = await consumer.getmany(timeout_ms=500)
+            self._health.set(self._health_key, True, "consuming")
+            if batches:
+                async with self.processing:
+                    offsets: dict[TopicPartition, int] = {}
+                    try:
+                        for tp, records in batches.items():
+                            await self._process_partition(tp, records)
+                            offsets[tp] = records[-1].offset + 1
+                    finally:
+                        if offsets:
+                            await self._commit(consumer, offsets)
+            await self._record_lag(consumer)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+        if self._partitions:
+            return  # manual assignment (tests, tools): the caller tracks its own position
+        try:
+            await consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The partitions moved during a rebalance: their new owner re-reads from the last
+            # commit and the idempotent handlers skip what was already applied.
+            log.warning("%s: commit failed after rebalance: %s", self.name, exc)
+        if self._after_commit:
+            self._after_commit()
+
+    async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        if now - self._lag_checked < 2.0:
+            return
+        self._lag_checked = now
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue  # not fetched yet
+            position = await consumer.position(tp)
+            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    # --- one partition's batch ----------------------------------------------------------------
+
+    async def _process_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        sub, decode = self._subs[tp.topic], self._decoders[tp.topic]
+        started = time.perf_counter()
+        items: list[_Item] = []
+        for record in records:
+            EVENTS_CONSUMED.labels(tp.topic).inc()
+            try:
+                if not record.value:
+                    raise ValueError("empty message")
+                items.append(_Item(record, decode(record.value)))
+            except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+                await self._dead_letter(record, "invalid", describe_error(exc))
+        if items:
+            await self._apply(sub, items)
+        HANDLE_SECONDS.labels(tp.topic).observe(time.perf_counter() - started)
+        LAST_PROCESSED.labels(tp.topic).set(time.time())
+
+    async def _apply(self, sub: Subscription, items: list[_Item]) -> None:
+        try:
+            await self._until_done(sub, items)
+            return
+        except (_Stopping, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            if len(items) > 1:
+                log.info("%s: batch failed (%s); applying one by one", self.name, exc)
+        for item in items:
+            await self._apply_one(sub, item)
+
+    async def _apply_one(self, sub: Subscription, item: _Item) -> None:
+        attempts = self._settings.handler_max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._until_done(sub, [item])
+                return
+            except (_Stopping, asyncio.CancelledError):
+                raise
+            except Rejected as exc:
+                await self._dead_letter(item.record, "rejected", str(exc))
+                return
+            except Exception as exc:
+                if attempt == attempts:
+                    log.exception("%s: giving up on %s", self.name, sub.topic)
+                    await self._dead_letter(item.record, "failed", describe_error(exc))
+                    return
+                await self._sleep(0.1 * 2**attempt)
+
+    async def _until_done(self, sub: Subscription, items: list[_Item]) -> None:
+        """Apply; on a transient error wait and try again until it works or we stop."""
+        delay = 0.2
+        while True:
+            if self._stopping.is_set():
+                raise _Stopping
+            try:
+                await self._apply_once(sub, items)
+                return
+            except TRANSIENT_ERRORS as exc:
+                HANDLER_RETRIES.labels(sub.topic).inc()
+                self._health.set(self._health_key, False, f"retrying: {describe_error(exc)}")
+                log.warning("%s: transient error, retrying in %.1fs: %s", self.name, delay, exc)
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _apply_once(self, sub: Subscription, items: list[_Item]) -> None:
+        events = [i.event for i in items]
+        if not sub.transactional:
+            await sub.handler(events)  # type: ignore[call-arg]
+            EVENTS_PROCESSED.labels(sub.topic, "applied").inc(len(events))
+            return
+        assert self._pool is not None
+        async with self._pool.acquire() as conn, conn.transaction():
+            keys = [sub.idempotency_key(e) for e in events]
+            fresh_keys = await inbox.claim(conn, self.name, keys)
+            fresh = []
+            for key, event in zip(keys, events, strict=True):
+                if key in fresh_keys:
+                    fresh_keys.discard(key)  # a second copy in the same batch is a duplicate
+                    fresh.append(event)
+            if fresh:
+                await sub.handler(conn, fresh)  # type: ignore[call-arg]
+        EVENTS_PROCESSED.labels(sub.topic, "applied").inc(len(fresh))
+        EVENTS_PROCESSED.labels(sub.topic, "duplicate").inc(len(events) - len(fresh))
+
+    async def _dead_letter(self, record: ConsumerRecord, kind: str, reason: str) -> None:
+        log.warning(
+            "%s: %s event at %s[%d]@%d to DLQ: %s",
+            self.name, kind, record.topic, record.partition, record.offset, reason[:300],
+        )
+        headers = [
+            ("dlq.reason", reason.encode("utf-8", "replace")[:4000]),
+            ("dlq.kind", kind.encode()),
+            ("dlq.topic", record.topic.encode()),
+            ("dlq.partition", str(record.partition).encode()),
+            ("dlq.offset", str(record.offset).encode()),
+            ("dlq.consumer", self.name.encode()),
+        ]
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        value = record.value or b""
+        if len(value) > self._settings.kafka_max_message_bytes:
+            value = value[: self._settings.kafka_max_message_bytes]
+            headers.append(("dlq.truncated", b"true"))
+        delay = 0.2
+        while True:
+            try:
+                future = await self._producer.send_raw(dlq_topic(record.topic), value, key, headers)
+                await future
+                break
+            except KafkaError as exc:
+                if self._stopping.is_set():
+                    raise _Stopping from exc
+                log.warning("%s: DLQ publish failed, retrying: %s", self.name, exc)
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+        EVENTS_DEAD_LETTERED.labels(record.topic, kind).inc()

@@ -1,0 +1,187 @@
+"""The life cycle every service shares.
+
+Start: the HTTP side door first (so /healthz answers while dependencies come up), then
+PostgreSQL (with migrations), the topics, the producer and the outbox relay; then the service's
+`build` function wires its handlers with those at hand, and its consume loops start.
+Stop on SIGTERM/SIGINT: stop fetching, finish the batch in flight and commit, drain the outbox,
+flush the producer, close the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+import asyncpg
+from fastapi import FastAPI
+
+from shared.config import Settings, get_settings, http_port_for
+from shared.db.migrate import migrate
+from shared.db.outbox import Outbox, OutboxRelay
+from shared.db.pool import create_pool, record_pool_usage
+from shared.health import Health
+from shared.http import HttpServer, side_door
+from shared.kafka.admin import wait_for_broker
+from shared.kafka.consumer import ConsumeLoop, Subscription
+from shared.kafka.producer import EventProducer
+from shared.logs import setup_logging
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    def __init__(self, name: str, settings: Settings | None = None, app: FastAPI | None = None):
+        self.name = name
+        self.settings = settings or get_settings()
+        self.health = Health()
+        self.app = side_door(app or FastAPI(title=f"inbox {name}"), self.health)
+        self.outbox = Outbox(name)
+        self.pool: asyncpg.Pool
+        self.producer: EventProducer
+        self.relay: OutboxRelay
+        self._loops: list[ConsumeLoop] = []
+        self._loop_specs: list[tuple[str, Sequence[Subscription]]] = []
+        self._background: list[Callable[[], Awaitable[None]]] = []
+        self._after_commit: list[Callable[[], None]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: list[asyncio.Task] = []
+        self._stopped = asyncio.Event()
+        port = http_port_for(name, self.settings)
+        self.http = HttpServer(self.app, self.settings.http_host, port)
+        self.health.register("postgres")
+        self.health.register("kafka")
+
+    # --- what a service declares ----------------------------------------------------------------
+
+    def consume(self, subscriptions: Sequence[Subscription], name: str | None = None) -> None:
+        self._loop_specs.append((name or self.name, subscriptions))
+
+    def background(self, task: Callable[[], Awaitable[None]]) -> None:
+        self._background.append(task)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Called after each consumed batch is committed (e.g. to wake a worker)."""
+        self._after_commit.append(callback)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._on_stop.append(hook)
+
+    # --- running --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def run(self, build: Callable[[Service], Awaitable[None] | None]) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        http_task = asyncio.create_task(self.http.serve(), name="http")
+        try:
+            await self._start(build)
+            log.info("%s ready to consume; side door on http://%s:%d",
+                     self.name, self.http.host, self.http.port)
+            await self._stopped.wait()
+        finally:
+            await self._shutdown()
+            self.http.stop()
+            await http_task
+
+    async def _connect_db(self) -> None:
+        delay = 0.5
+        while True:
+            try:
+                self.pool = await create_pool(self.settings)
+                break
+            except (OSError, asyncpg.PostgresError) as exc:
+                self.health.set("postgres", False, str(exc))
+                log.warning("PostgreSQL not reachable (%s); retrying", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        if self.settings.database_migrate_on_start:
+            async with self.pool.acquire() as conn:
+                await migrate(conn)
+        self.health.set("postgres", True, "connected")
+
+    def _committed(self) -> None:
+        self.relay.wake()
+        for callback in self._after_commit:
+            callback()
+
+    async def _start(self, build: Callable[[Service], Awaitable[None] | None]) -> None:
+        await self._connect_db()
+        self._tasks.append(asyncio.create_task(self._watch_db(), name="db-watch"))
+        if self.settings.kafka_create_topics:
+            await wait_for_broker(self.settings)
+        self.producer = EventProducer(self.settings, self.name)
+        await self.producer.start()
+        self.health.set("kafka", True, "producer connected")
+        self.relay = OutboxRelay(self.pool, self.producer, self.name)
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        built = build(self)
+        if asyncio.iscoroutine(built):
+            await built
+        for name, subscriptions in self._loop_specs:
+            consume_loop = ConsumeLoop(
+                name=name,
+                settings=self.settings,
+                subscriptions=subscriptions,
+                producer=self.producer,
+                health=self.health,
+                pool=self.pool,
+                after_commit=self._committed,
+            )
+            self._loops.append(consume_loop)
+            self._tasks.append(asyncio.create_task(consume_loop.run(), name=f"consume-{name}"))
+        for task in self._background:
+            self._tasks.append(asyncio.create_task(task(), name=getattr(task, "__name__", "bg")))
+
+    async def _watch_db(self) -> None:
+        while True:
+            try:
+                async with asyncio.timeout(3):
+                    await self.pool.fetchval("SELECT 1")
+                self.health.set("postgres", True, "connected")
+            except Exception as exc:
+                self.health.set("postgres", False, f"{type(exc).__name__}: {exc}")
+            record_pool_usage(self.pool)
+            await asyncio.sleep(2.0)
+
+    async def _shutdown(self) -> None:
+        grace = self.settings.shutdown_grace_seconds
+        for consume_loop in self._loops:
+            consume_loop.stop()
+        loop_tasks = [t for t in self._tasks if t.get_name().startswith("consume-")]
+        if loop_tasks:
+            _, pending = await asyncio.wait(loop_tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+        for hook in self._on_stop:
+            await hook()
+        if hasattr(self, "relay"):
+            self.relay.stop()
+        relay_tasks = [t for t in self._tasks if t.get_name() == "outbox-relay"]
+        if relay_tasks:
+            await asyncio.wait(relay_tasks, timeout=grace)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if hasattr(self, "producer"):
+            await self.producer.stop()
+        if hasattr(self, "pool"):
+            await self.pool.close()
+        log.info("%s stopped", self.name)
+
+
+def run_service(
+    build: Callable[[Service], Awaitable[None] | None],
+    name: str,
+    app_factory: Callable[[], FastAPI] | None = None,
+) -> None:
+    """Entry point of `python -m services.<name>`."""
+    settings = get_settings()
+    setup_logging(settings, name)
+    service = Service(name, settings, app_factory() if app_factory else None)
+
+    asyncio.run(service.run(build))

@@ -1,0 +1,231 @@
+"""The test harness: a real broker, a real PostgreSQL and the services as real processes.
+
+One broker and one database per test session (started here, stopped at the end); tests keep out
+of each other's way with their own shop ids. PostgreSQL is `DATABASE_URL` when set (a fresh
+database is created on it and dropped afterwards), else an embedded server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from inbox.dev.broker import start_broker
+from inbox.dev.postgres import start_postgres
+from inbox.dev.processes import free_port, spawn, stop
+from shared.config import Settings
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.kafka.admin import ensure_topics
+from shared.kafka.producer import EventProducer
+
+T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def workdir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="inbox-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def broker(workdir: Path) -> Iterator[str]:
+    b = start_broker(log_path=workdir / "broker.log")
+    yield b.bootstrap_servers
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(workdir: Path) -> Iterator[str]:
+    given = os.environ.get("DATABASE_URL")
+    if given:
+        name = f"inbox_test_{uuid.uuid4().hex[:10]}"
+
+        async def admin(sql: str) -> None:
+            conn = await asyncpg.connect(given)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        base, _, _ = given.rpartition("/")
+        yield f"{base}/{name}"
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    else:
+        pg = start_postgres(
+            workdir / "pgdata", temporary=True, durable=False, log_path=workdir / "pg.log"
+        )
+        yield pg.url
+        pg.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(broker: str, database_url: str) -> Settings:
+    return Settings(
+        kafka_bootstrap_servers=broker,
+        database_url=database_url,
+        kafka_topic_partitions=4,
+    )
+
+
+@pytest.fixture(scope="session")
+async def prepared(settings: Settings) -> Settings:
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    await ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+async def db(prepared: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(prepared, min_size=1, max_size=5)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def producer(prepared: Settings) -> AsyncIterator[EventProducer]:
+    p = EventProducer(prepared, "tests")
+    await p.start()
+    yield p
+    await p.stop()
+
+
+class ServiceProcess:
+    """One service run as `python -m services.<name>`, as in production."""
+
+    def __init__(self, name: str, settings: Settings, workdir: Path) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log_path = workdir / f"{name}.log"
+        self.env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "DATABASE_URL": settings.database_url,
+            "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
+            "HTTP_PORT": str(self.port),
+            "PYTHONPATH": str(ROOT),
+        }
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = spawn(
+            [sys.executable, "-m", f"services.{self.name}"],
+            env=self.env,
+            log_path=self.log_path,
+            cwd=ROOT,
+        )
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        import signal
+
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self) -> int:
+        return stop(self.process)
+
+    def log_tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+async def stack(prepared: Settings, workdir: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
+    services = {
+        name: ServiceProcess(name, prepared, workdir)
+        for name in ("router", "notifier", "gateway")
+    }
+    for service in services.values():
+        service.start()
+    try:
+        await asyncio.gather(*(s.wait_ready() for s in services.values()))
+        yield services
+    finally:
+        for service in services.values():
+            if service.process and service.process.poll() is None:
+                service.terminate()
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], timeout: float = 20.0, interval: float = 0.1
+) -> T:
+    """Await `probe` until it returns something truthy; fail with the last value otherwise."""
+    deadline = time.monotonic() + timeout
+    value: T = await probe()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+        value = await probe()
+    return value
+
+
+async def read_topic(
+    settings: Settings,
+    topic: str,
+    match: Callable[[Any], bool],
+    expected: int = 1,
+    timeout: float = 20.0,
+) -> list[Any]:
+    """Read `topic` from the start (all partitions) until `expected` records match."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer.topics()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        found: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while len(found) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                found.extend(r for r in records if match(r))
+        return found
+    finally:
+        await consumer.stop()
