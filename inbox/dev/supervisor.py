@@ -1,0 +1,247 @@
+"""`inbox dev`: the whole system on one machine, with nothing installed beforehand.
+
+Starts the broker (Tansu, memory storage), PostgreSQL (embedded unless DATABASE_URL is set), a
+mail catcher and every service as its own process; restarts a service that crashes; loads the
+demo shop; prints where to look. Ctrl-C or SIGTERM stops everything, services first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from inbox.demo import demo_shop, publish
+from inbox.dev.broker import Broker, start_broker
+from inbox.dev.postgres import EmbeddedPostgres, start_postgres
+from inbox.dev.processes import free_port, spawn, stop, wait_for_port
+from shared.config import SERVICE_PORTS, Settings
+from shared.db.migrate import migrate
+from shared.kafka.admin import ensure_topics
+from shared.kafka.producer import EventProducer
+
+SERVICES = ("router", "notifier", "presence", "classifier", "gateway")
+STATE_DIR = Path(".inbox")
+DEV_ENV_FILE = STATE_DIR / "dev.env"
+
+
+def say(text: str) -> None:
+    print(f"[inbox dev] {text}", flush=True)
+
+
+@dataclass
+class Supervised:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    port: int
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    restart_at: float | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+    def start(self) -> None:
+        self.process = spawn(self.args, env=self.env, log_path=self.log_path)
+        self.started_at = time.monotonic()
+
+    def check(self, now: float) -> None:
+        """Restart after a crash, with a backoff that grows while it keeps crashing."""
+        if self.process is None:
+            return
+        code = self.process.poll()
+        if code is None:
+            if now - self.started_at > 60:
+                self.restarts = 0  # it has been up a while: forget old crashes
+            return
+        if self.restart_at is None:
+            delay = min(2**self.restarts, 30)
+            say(f"{self.name} exited with code {code}; restarting in {delay}s "
+                f"(log: {self.log_path})")
+            self.restart_at = now + delay
+        elif now >= self.restart_at:
+            self.restarts += 1
+            self.restart_at = None
+            self.start()
+            say(f"{self.name} restarted (pid {self.process.pid})")
+
+
+class DevStack:
+    def __init__(self, with_demo: bool = True) -> None:
+        self.with_demo = with_demo
+        self.broker: Broker | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.children: list[Supervised] = []
+        self.stopping = False
+        self.logs = STATE_DIR / "logs"
+
+    # --- start ----------------------------------------------------------------------------------
+
+    def start(self) -> Settings:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.broker = start_broker(self.logs / "broker.log", preferred_port=9092)
+        say(f"Kafka-compatible broker (Tansu) on {self.broker.bootstrap_servers}")
+        database_url = os.environ.get("DATABASE_URL")
+        if database_url:
+            say("PostgreSQL from DATABASE_URL")
+        else:
+            self.postgres = start_postgres(
+                (STATE_DIR / "pgdata").resolve(),
+                log_path=(self.logs / "postgres.log").resolve(),
+                preferred_port=55432,
+            )
+            database_url = self.postgres.url
+            say(f"embedded PostgreSQL on 127.0.0.1:{self.postgres.port} (data in .inbox/pgdata)")
+        smtp_port, mail_http_port = free_port(1025), free_port(8025)
+        gateway_port = free_port(SERVICE_PORTS["gateway"])
+        settings = Settings(
+            kafka_bootstrap_servers=self.broker.bootstrap_servers,
+            database_url=database_url,
+            smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+            public_base_url=f"http://127.0.0.1:{gateway_port}",
+        )
+        asyncio.run(self._prepare(settings))
+        base_env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "DATABASE_URL": settings.database_url,
+            "SMTP_URL": settings.smtp_url,
+            "PUBLIC_BASE_URL": settings.public_base_url,
+        }
+        DEV_ENV_FILE.write_text(
+            "".join(f"{k}={base_env[k]}\n" for k in
+                    ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SMTP_URL", "PUBLIC_BASE_URL"))
+            + f"GATEWAY_URL=http://127.0.0.1:{gateway_port}\n"
+        )
+        catcher = Supervised(
+            "mailcatcher",
+            [sys.executable, "-m", "inbox.dev.mailcatcher", "--dir", str(STATE_DIR / "mail"),
+             "--smtp-port", str(smtp_port), "--http-port", str(mail_http_port)],
+            base_env, self.logs / "mailcatcher.log", mail_http_port,
+        )
+        self.children.append(catcher)
+        for name in SERVICES:
+            port = gateway_port if name == "gateway" else free_port(SERVICE_PORTS[name])
+            self.children.append(Supervised(
+                name, [sys.executable, "-m", f"services.{name}"],
+                {**base_env, "HTTP_PORT": str(port)}, self.logs / f"{name}.log", port,
+            ))
+        for child in self.children:
+            child.start()
+        wait_for_port(smtp_port, 15, catcher.process)
+        return settings
+
+    async def _prepare(self, settings: Settings) -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        await ensure_topics(settings)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = {c.name: c for c in self.children if c.name in SERVICES}
+        with httpx.Client(timeout=2) as client:
+            while pending and time.monotonic() < deadline and not self.stopping:
+                for name, child in list(pending.items()):
+                    try:
+                        if client.get(f"http://127.0.0.1:{child.port}/readyz").status_code == 200:
+                            del pending[name]
+                    except httpx.HTTPError:
+                        pass
+                    child.check(time.monotonic())
+                time.sleep(0.2)
+        if pending and not self.stopping:
+            raise TimeoutError(f"not ready after {timeout}s: {', '.join(pending)}")
+
+    def load_demo(self, settings: Settings) -> dict[str, str]:
+        shop = demo_shop()
+
+        async def go() -> None:
+            producer = EventProducer(settings, "demo")
+            await producer.start()
+            try:
+                await publish(producer, shop)
+            finally:
+                await producer.stop()
+
+        asyncio.run(go())
+        return shop.tokens
+
+    # --- run and stop ---------------------------------------------------------------------------
+
+    def supervise(self) -> None:
+        while not self.stopping:
+            now = time.monotonic()
+            for child in self.children:
+                child.check(now)
+            time.sleep(0.5)
+
+    def shutdown(self) -> None:
+        say("stopping…")
+        services = [c for c in self.children if c.process is not None]
+        for child in services:
+            if child.process and child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        for child in services:
+            assert child.process is not None
+            stop(child.process, timeout=15)
+        if self.postgres:
+            self.postgres.stop()
+        if self.broker:
+            self.broker.stop()
+        DEV_ENV_FILE.unlink(missing_ok=True)
+        say("stopped; no process of the stack is left running")
+
+
+def run(with_demo: bool = True) -> int:
+    started = time.monotonic()
+    stack = DevStack(with_demo)
+
+    def request_stop(signum: int, _frame: object) -> None:
+        stack.stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        settings = stack.start()
+        stack.wait_ready()
+        if stack.stopping:
+            return 0
+        tokens = stack.load_demo(settings) if with_demo else {}
+        ports = {c.name: c.port for c in stack.children}
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        lines = [
+            f"ready in {time.monotonic() - started:.1f}s. Where to look:",
+            f"  merchant API      {gateway}/api/v1/docs  (OpenAPI: {gateway}/api/v1/openapi.json)",
+            f"  mail catcher      http://127.0.0.1:{ports['mailcatcher']}/  ({settings.smtp_url})",
+            f"  Kafka             {settings.kafka_bootstrap_servers}",
+            f"  PostgreSQL        {settings.database_url}",
+            "  metrics / health  "
+            + "  ".join(f"{n} http://127.0.0.1:{ports[n]}/metrics" for n in SERVICES),
+            f"  logs              {stack.logs}/",
+        ]
+        if tokens:
+            lines += [
+                "  demo shop         demo-shop; staff tokens (Authorization: Bearer …):",
+                *(f"    {staff:<6} {token}" for staff, token in tokens.items()),
+                "  try it            .venv/bin/inbox send-message --text "
+                "\"Hi, where is my order #1001?\"",
+            ]
+        lines.append("Press Ctrl-C to stop.")
+        for line in lines:
+            say(line)
+        stack.supervise()
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
+        stack.shutdown()
