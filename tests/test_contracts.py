@@ -1,0 +1,96 @@
+"""The event contracts: what is accepted, what is refused and why."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from shared.contracts import INBOX_COMMAND, ChatInbound, ReplyCommand
+from shared.topics import TOPICS, all_topic_names
+
+
+def chat(**overrides):
+    fields = {
+        "event_id": "e1", "shop_id": "shop-1", "channel": "messenger", "thread_ref": "p:1",
+        "text": "hello", "sent_at": "2026-11-22T10:00:00+01:00",
+    }
+    fields.update(overrides)
+    return json.dumps(fields)
+
+
+def test_times_are_normalised_to_utc():
+    event = ChatInbound.model_validate_json(chat(sent_at=datetime.now(UTC).isoformat()))
+    assert event.sent_at.utcoffset() == timedelta(0)
+    assert ChatInbound.model_validate_json(chat()).sent_at.hour == 9
+
+
+@pytest.mark.parametrize(
+    ("overrides", "complaint"),
+    [
+        ({"channel": "fax"}, "unknown channel"),
+        ({"sent_at": "2026-11-22 10:00"}, "sent_at"),  # no offset: not RFC 3339 UTC
+        ({"sent_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}, "future"),
+        ({"sent_at": "2001-01-01T00:00:00Z"}, "too old"),
+        ({"shop_id": "bad shop id!"}, "shop_id"),
+        ({"text": "x" * 20_001}, "text"),
+        ({"event_id": ""}, "event_id"),
+        ({"attachments": [{"type": "image", "url": "not a url"}]}, "attachments"),
+    ],
+)
+def test_chat_inbound_refusals_say_what_is_wrong(overrides, complaint):
+    with pytest.raises(ValidationError) as info:
+        ChatInbound.model_validate_json(chat(**overrides))
+    assert complaint in str(info.value)
+
+
+def test_missing_field_and_bad_json_are_refused():
+    with pytest.raises(ValidationError, match="text"):
+        ChatInbound.model_validate_json(json.dumps({**json.loads(chat()), "text": None}))
+    with pytest.raises(ValidationError, match="(?i)json"):
+        ChatInbound.model_validate_json(b"{not json")
+    with pytest.raises(ValidationError):
+        ChatInbound.model_validate_json(b"\xff\xfe")
+
+
+def test_commands_are_told_apart_by_type():
+    base = {"command_id": "c1", "shop_id": "s", "conversation_id": "x", "staff_id": "ava"}
+    reply = INBOX_COMMAND.validate_json(json.dumps({**base, "type": "reply", "text": "hi"}))
+    assert isinstance(reply, ReplyCommand) and reply.event_id == "c1"
+    status = INBOX_COMMAND.validate_json(
+        json.dumps({**base, "type": "set_status", "status": "closed"})
+    )
+    assert status.status == "closed"
+    with pytest.raises(ValidationError, match="delete"):
+        INBOX_COMMAND.validate_json(json.dumps({**base, "type": "delete"}))
+
+
+@pytest.mark.parametrize(
+    ("content", "ok"),
+    [
+        ({"text": "hi"}, True),
+        ({"product_id": "p1", "text": "look"}, True),
+        ({"discount_code": "WELCOME10"}, True),
+        ({"image_url": "https://cdn.example.com/a.png"}, True),
+        ({}, False),
+        ({"text": "   "}, False),
+        ({"product_id": "p1", "discount_code": "X"}, False),
+    ],
+)
+def test_a_reply_carries_text_or_one_attachment(content, ok):
+    fields = {"command_id": "c", "shop_id": "s", "conversation_id": "x", "staff_id": "a",
+              "type": "reply", **content}
+    if ok:
+        ReplyCommand.model_validate(fields)
+    else:
+        with pytest.raises(ValidationError):
+            ReplyCommand.model_validate(fields)
+
+
+def test_every_topic_has_a_dead_letter_topic():
+    names = all_topic_names()
+    assert all(f"{t}.dlq" in names for t in TOPICS)
+    assert {"chat.inbound", "storefront.cart", "storefront.activity", "orders.events",
+            "inbox.commands"} <= set(TOPICS)
