@@ -49,7 +49,7 @@ def test_chat_inbound_refusals_say_what_is_wrong(overrides, complaint):
 def test_missing_field_and_bad_json_are_refused():
     with pytest.raises(ValidationError, match="text"):
         ChatInbound.model_validate_json(json.dumps({**json.loads(chat()), "text": None}))
-    with pytest.raises(ValidationError, match="(?i)json"):
+    with pytest.raises(ValidationError, match=r"(?i)json"):
         ChatInbound.model_validate_json(b"{not json")
     with pytest.raises(ValidationError):
         ChatInbound.model_validate_json(b"\xff\xfe")

@@ -55,7 +55,9 @@ async def test_customer_message_to_delivered_reply(stack, producer, db, prepared
     assert reply["text"] == "Yes, we ship to Sweden in 2-3 days."
 
     outbound = await read_topic(
-        prepared, OUTBOUND_TOPICS["online_store_chat"], lambda r: conversation_id.encode() in r.value
+        prepared,
+        OUTBOUND_TOPICS["online_store_chat"],
+        lambda r: conversation_id.encode() in r.value,
     )
     sent = OutboundMessage.model_validate_json(outbound[0].value)
     assert sent.recipient.thread_ref == message.thread_ref

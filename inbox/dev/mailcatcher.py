@@ -23,7 +23,7 @@ class _SaveHandler:
     def __init__(self, folder: Path) -> None:
         self._folder = folder
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+    async def handle_DATA(self, server, session, envelope) -> str:
         name = f"{time.time_ns()}.eml"
         (self._folder / name).write_bytes(envelope.original_content or envelope.content)
         return "250 Message accepted for delivery"
@@ -76,7 +76,6 @@ def create_app(folder: Path) -> FastAPI:
 
 
 async def serve(folder: Path, smtp_port: int, http_port: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
     controller = Controller(_SaveHandler(folder), hostname="127.0.0.1", port=smtp_port)
     controller.start()
     http = HttpServer(create_app(folder), "127.0.0.1", http_port)
@@ -95,6 +94,7 @@ def main() -> None:
     parser.add_argument("--smtp-port", type=int, default=1025)
     parser.add_argument("--http-port", type=int, default=8025)
     args = parser.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
     asyncio.run(serve(args.dir, args.smtp_port, args.http_port))
 
 
