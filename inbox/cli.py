@@ -37,16 +37,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from shared.db.migrate import migrate
+    from shared.db.migrate import migrate_database
 
-    async def go() -> list[int]:
-        conn = await asyncpg.connect(_settings().database_url)
-        try:
-            return await migrate(conn)
-        finally:
-            await conn.close()
-
-    applied = asyncio.run(go())
+    applied = asyncio.run(migrate_database(_settings().database_url))
     print(f"applied migrations: {applied}" if applied else "database schema is up to date")
     return 0
 

@@ -28,7 +28,7 @@ from inbox.dev.broker import start_broker
 from inbox.dev.postgres import start_postgres
 from inbox.dev.processes import free_port, spawn, stop
 from shared.config import Settings
-from shared.db.migrate import migrate
+from shared.db.migrate import migrate_database
 from shared.db.pool import create_pool
 from shared.kafka.admin import ensure_topics
 from shared.kafka.producer import EventProducer
@@ -87,11 +87,7 @@ def settings(broker: str, database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 async def prepared(settings: Settings) -> Settings:
-    conn = await asyncpg.connect(settings.database_url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
+    await migrate_database(settings.database_url)
     await ensure_topics(settings)
     return settings
 

@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 from inbox.demo import demo_shop, publish
@@ -24,7 +23,7 @@ from inbox.dev.broker import Broker, start_broker
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
 from shared.config import SERVICE_PORTS, Settings
-from shared.db.migrate import migrate
+from shared.db.migrate import migrate_database
 from shared.kafka.admin import ensure_topics
 from shared.kafka.producer import EventProducer
 
@@ -140,11 +139,7 @@ class DevStack:
         return settings
 
     async def _prepare(self, settings: Settings) -> None:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
+        await migrate_database(settings.database_url)
         await ensure_topics(settings)
 
     def wait_ready(self, timeout: float = 90.0) -> None:

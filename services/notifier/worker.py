@@ -6,7 +6,6 @@ delivery recorded as sent is never attempted again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from services.notifier.rules import give_up, retry_delay_seconds
 from services.notifier.senders import Outcome, Sender
 from shared.contracts import DeliveryResult, OutboundMessage
 from shared.db.outbox import Outbox
+from shared.pump import Pump
 from shared.topics import DELIVERY_RESULTS
 
 log = logging.getLogger(__name__)
@@ -44,30 +44,18 @@ class DeliveryWorker:
         self._outbox = outbox
         self._senders = senders
         self._batch = batch
-        self._wake = asyncio.Event()
+        self._pump = Pump("delivery worker", self.deliver_due, self._next_due_in, max_idle=5.0)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._pump.wake()
 
     async def run(self) -> None:
-        while True:
-            try:
-                done = await self.deliver_due()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("delivery round failed; retrying")
-                done = 0
-                await asyncio.sleep(1.0)
-            if done:
-                continue
-            async with self._pool.acquire() as conn:
-                wait = await q.next_due_in(conn)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), min(wait if wait is not None else 5, 5))
-            except TimeoutError:
-                pass
+        await self._pump.run()
+
+    async def _next_due_in(self) -> float:
+        async with self._pool.acquire() as conn:
+            due = await q.next_due_in(conn)
+        return 5.0 if due is None else due
 
     async def deliver_due(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():

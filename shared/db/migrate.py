@@ -47,6 +47,15 @@ class MigrationError(RuntimeError):
     pass
 
 
+async def migrate_database(url: str) -> list[int]:
+    """Connect to `url` and apply pending migrations."""
+    conn = await asyncpg.connect(url)
+    try:
+        return await migrate(conn)
+    finally:
+        await conn.close()
+
+
 async def migrate(conn: asyncpg.Connection) -> list[int]:
     """Apply pending migrations; returns the versions applied now."""
     applied_now: list[int] = []

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from shared.kafka.producer import EventProducer
 from shared.metrics import OUTBOX_PENDING, OUTBOX_PUBLISHED
+from shared.pump import Pump
 
 log = logging.getLogger(__name__)
 
@@ -45,48 +46,23 @@ class Outbox:
 
 class OutboxRelay:
     def __init__(
-        self,
-        pool: asyncpg.Pool,
-        producer: EventProducer,
-        relay: str,
-        batch_size: int = 1000,
-        idle_interval: float = 1.0,
+        self, pool: asyncpg.Pool, producer: EventProducer, relay: str, batch_size: int = 1000
     ) -> None:
         self._pool = pool
         self._producer = producer
         self.relay = relay
         self._lock_key = zlib.crc32(f"outbox:{relay}".encode())
         self._batch_size = batch_size
-        self._idle_interval = idle_interval
-        self._wake = asyncio.Event()
-        self._stopping = False
+        self._pump = Pump(f"outbox relay {relay}", self.publish_pending)
 
     def wake(self) -> None:
-        self._wake.set()
+        self._pump.wake()
 
     def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+        self._pump.stop()
 
     async def run(self) -> None:
-        while True:
-            try:
-                published = await self.publish_pending()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the broker or database is away: retry shortly
-                log.warning("outbox relay %s: %s", self.relay, exc)
-                published = 0
-                await asyncio.sleep(1.0)
-            if published:
-                continue  # drain what is there before sleeping
-            if self._stopping:
-                return
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), self._idle_interval)
-            except TimeoutError:
-                pass
+        await self._pump.run()
 
     async def publish_pending(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
