@@ -45,3 +45,26 @@ def chat_message(shop_id: str, thread_ref: str | None = None, **overrides: Any) 
     }
     fields.update(overrides)
     return ChatInbound.model_validate(fields)
+
+
+def command(shop_id: str, conversation_id: Any, type: str, staff_id: str = "ava", **fields: Any):
+    """A merchant command of the given type, with a fresh command_id."""
+    from shared.contracts import INBOX_COMMAND
+
+    return INBOX_COMMAND.validate_python({
+        "command_id": unique("cmd"), "shop_id": shop_id, "conversation_id": str(conversation_id),
+        "staff_id": staff_id, "type": type, **fields,
+    })
+
+
+async def open_conversation(producer: EventProducer, db: asyncpg.Pool, shop_id: str,
+                            **overrides: Any) -> asyncpg.Record:
+    """Send a customer message and return its conversation once the router stored it."""
+    from shared.topics import CHAT_INBOUND
+
+    message = chat_message(shop_id, **overrides)
+    await producer.send_and_wait(CHAT_INBOUND, message)
+    return await eventually(lambda: db.fetchrow(
+        "SELECT * FROM conversations WHERE shop_id = $1 AND channel = $2 AND thread_ref = $3",
+        shop_id, message.channel, message.thread_ref,
+    ))

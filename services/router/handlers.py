@@ -9,21 +9,40 @@ from typing import Any
 import asyncpg
 
 from services.router import queries as q
-from services.router.rules import preview, reply_route
+from services.router.rules import preview, reply_preview, reply_route
 from shared.contracts import (
+    AddNoteCommand,
+    AssignCommand,
+    CartEvent,
     ChatInbound,
     DeliveryResult,
     MarkUnreadCommand,
+    OrderEvent,
     OutboundContent,
     OutboundMessage,
     Recipient,
     ReplyCommand,
     SetStatusCommand,
+    SetSubjectCommand,
     TimelineItem,
+    TurnOffOrderUpdatesCommand,
+    UnassignCommand,
 )
 from shared.db.outbox import Outbox
 from shared.ids import derived_id
 from shared.kafka.consumer import Rejected
+from shared.rules import (
+    IMAGE_REFUSED,
+    RuleViolation,
+    cart_event_text,
+    cart_header,
+    check_assignable,
+    customer_attachments,
+    customer_key,
+    discount_link,
+    order_status,
+    product_link,
+)
 from shared.topics import INBOX_TIMELINE
 
 
@@ -90,7 +109,9 @@ class Router:
             preview(event.text, fallback="(attachment)"),
         )
         message_id = derived_id("message", event.shop_id, event.event_id)
-        attachments = [a.model_dump(mode="json") for a in event.attachments]
+        attachments, refused = customer_attachments(
+            event.channel, [a.model_dump(mode="json") for a in event.attachments]
+        )
         await q.insert_message(
             conn,
             message_id=message_id,
@@ -115,6 +136,38 @@ class Router:
             message_id=message_id,
             data={"attachments": attachments} if attachments else None,
         )
+        if refused:
+            await self._refuse_attachments(conn, conversation, event, refused)
+
+    async def _refuse_attachments(
+        self,
+        conn: asyncpg.Connection,
+        conversation: asyncpg.Record,
+        event: ChatInbound,
+        refused: list[Any],
+    ) -> None:
+        """Tell the customer, on their channel, that the image was not accepted; the merchant
+        sees the same on the timeline. The rest of the message was kept."""
+        notice_id = derived_id("attachment_refused", event.shop_id, event.event_id)
+        await self._timeline(
+            conn,
+            conversation,
+            item_id=notice_id,
+            kind="attachment_refused",
+            author="system",
+            at=event.sent_at,
+            text=IMAGE_REFUSED,
+            data={"refused": len(refused)},
+        )
+        await self._send(
+            conn,
+            await q.lock_conversation(conn, event.shop_id, str(conversation["conversation_id"])),
+            message_id=notice_id,
+            content=OutboundContent(text=IMAGE_REFUSED),
+            kind="automated",
+            staff_id=None,
+            at=event.sent_at,
+        )
 
     # --- merchant commands ------------------------------------------------------------------------
 
@@ -128,18 +181,58 @@ class Router:
             staff = await q.staff_member(conn, command.shop_id, command.staff_id)
             if staff is None:
                 raise Rejected(f"unknown staff member {command.staff_id!r}")
-            match command:
-                case ReplyCommand():
-                    await self._reply(conn, conversation, command)
-                case SetStatusCommand():
-                    await q.set_status(conn, conversation["conversation_id"], command.status)
-                    await self._command_item(conn, conversation, command, "status_changed",
-                                             {"status": command.status})
-                case MarkUnreadCommand():
-                    await q.mark_unread(conn, conversation["conversation_id"])
-                    await self._command_item(conn, conversation, command, "marked_unread")
-                case _:
-                    raise Rejected(f"command type {command.type!r} is not supported yet")
+            try:
+                await self._apply_command(conn, conversation, command)
+            except RuleViolation as exc:
+                raise Rejected(str(exc)) from exc
+
+    async def _apply_command(
+        self, conn: asyncpg.Connection, conversation: asyncpg.Record, command: Any
+    ) -> None:
+        conversation_id = conversation["conversation_id"]
+        match command:
+            case ReplyCommand():
+                await self._reply(conn, conversation, command)
+            case AssignCommand():
+                assignee = await q.staff_member(conn, command.shop_id, command.assignee_staff_id)
+                if assignee is None:
+                    raise RuleViolation(f"no staff member {command.assignee_staff_id!r}")
+                check_assignable(assignee["name"], assignee["permissions"], assignee["active"])
+                await q.assign(conn, conversation_id, command.assignee_staff_id)
+                await self._command_item(conn, conversation, command, "assigned", {
+                    "assignee_staff_id": command.assignee_staff_id,
+                    "assignee_name": assignee["name"],
+                })
+            case UnassignCommand():
+                await q.assign(conn, conversation_id, None)
+                await self._command_item(conn, conversation, command, "unassigned", {
+                    "previous_assignee_staff_id": conversation["assignee_staff_id"],
+                })
+            case SetStatusCommand():
+                await q.set_status(conn, conversation_id, command.status)
+                await self._command_item(conn, conversation, command, "status_changed",
+                                         {"status": command.status})
+            case MarkUnreadCommand():
+                await q.mark_unread(conn, conversation_id)
+                await self._command_item(conn, conversation, command, "marked_unread")
+            case SetSubjectCommand():
+                await q.set_subject(conn, conversation_id, command.subject)
+                # The subject is for staff with the messaging permission only: the timeline item
+                # says that it changed, not what it says.
+                await self._command_item(conn, conversation, command, "subject_changed")
+            case AddNoteCommand():
+                note_id = derived_id("note", command.shop_id, command.command_id)
+                key = customer_key(conversation["customer_id"], conversation["customer_email"],
+                                   str(conversation_id))
+                await q.insert_note(conn, note_id, command.shop_id, key, command.staff_id,
+                                    command.text, datetime.now(UTC))
+                await self._command_item(conn, conversation, command, "note_added",
+                                         {"note_id": str(note_id)})
+            case TurnOffOrderUpdatesCommand():
+                if not await q.turn_off_order_updates(conn, command.shop_id, command.order_id):
+                    raise RuleViolation(f"no order {command.order_id!r} in this shop")
+                await self._command_item(conn, conversation, command, "order_updates_off",
+                                         {"order_id": command.order_id})
 
     async def _command_item(
         self,
@@ -160,14 +253,28 @@ class Router:
             data=data,
         )
 
+    async def _reply_content(
+        self, conn: asyncpg.Connection, command: ReplyCommand, now: datetime
+    ) -> OutboundContent:
+        """What the reply carries, after the rules on products and discount codes."""
+        fields: dict[str, Any] = {"text": command.text}
+        if command.product_id:
+            facts = await q.product(conn, command.shop_id, command.product_id)
+            fields["product"] = product_link(facts, command.product_id)
+        if command.discount_code:
+            facts = await q.discount(conn, command.shop_id, command.discount_code)
+            domain = await q.shop_domain(conn, command.shop_id)
+            fields["discount"] = discount_link(facts, command.discount_code, domain, now)
+        if command.image_url:
+            fields["image_url"] = str(command.image_url)
+        return OutboundContent(**fields)
+
     async def _reply(
         self, conn: asyncpg.Connection, conversation: asyncpg.Record, command: ReplyCommand
     ) -> None:
         now = datetime.now(UTC)
+        content = await self._reply_content(conn, command, now)
         message_id = derived_id("message", command.shop_id, command.command_id)
-        content = OutboundContent(
-            text=command.text, image_url=str(command.image_url) if command.image_url else None
-        )
         await q.insert_message(
             conn,
             message_id=message_id,
@@ -184,7 +291,7 @@ class Router:
             delivery_status="pending",
         )
         await q.set_last_message(
-            conn, conversation["conversation_id"], now, preview(command.text, "(attachment)")
+            conn, conversation["conversation_id"], now, reply_preview(content)
         )
         await self._timeline(
             conn,
@@ -196,14 +303,33 @@ class Router:
             at=now,
             text=command.text,
             message_id=message_id,
-            data={"channel": conversation["channel"], "delivery_status": "pending"},
+            data={
+                "channel": conversation["channel"],
+                **content.model_dump(mode="json", exclude_none=True, exclude={"text"}),
+            },
         )
+        await self._send(conn, conversation, message_id=message_id, content=content,
+                         kind="human_reply", staff_id=command.staff_id, at=now)
+
+    async def _send(
+        self,
+        conn: asyncpg.Connection,
+        conversation: asyncpg.Record,
+        *,
+        message_id: uuid.UUID,
+        content: OutboundContent,
+        kind: str,
+        staff_id: str | None,
+        at: datetime,
+    ) -> None:
+        """Put a message on the outbound topic of the channel the customer wrote from."""
         outbound = OutboundMessage(
             event_id=str(message_id),
             message_id=str(message_id),
-            shop_id=command.shop_id,
+            shop_id=conversation["shop_id"],
             conversation_id=str(conversation["conversation_id"]),
             channel=conversation["channel"],
+            kind=kind,  # type: ignore[arg-type]
             recipient=Recipient(
                 thread_ref=conversation["thread_ref"],
                 email=conversation["customer_email"],
@@ -211,10 +337,40 @@ class Router:
                 visitor_id=conversation["visitor_id"],
             ),
             content=content,
-            staff_id=command.staff_id,
-            created_at=now,
+            staff_id=staff_id,
+            created_at=at,
         )
         await self.outbox.add(conn, reply_route(conversation["channel"]), outbound)
+
+    # --- commerce context -------------------------------------------------------------------------
+
+    async def on_cart(self, conn: asyncpg.Connection, events: list[CartEvent]) -> None:
+        for event in events:
+            newest = await q.save_cart(conn, event)
+            conversation = await q.visitor_conversation(conn, event.shop_id, event.visitor_id)
+            if conversation is None:
+                continue  # kept for the header of a conversation this visitor may start
+            await self._timeline(
+                conn,
+                conversation,
+                item_id=derived_id("cart", event.shop_id, event.event_id),
+                kind="cart_event",
+                author="customer",
+                at=event.at,
+                text=cart_event_text(event.action, event.product.title),
+                data={
+                    "action": event.action,
+                    "product_id": event.product.id,
+                    "quantity": event.quantity,
+                    "cart": cart_header(event.cart.currency, event.cart.subtotal,
+                                        [i.model_dump() for i in event.cart.items])
+                    if newest else None,
+                },
+            )
+
+    async def on_order(self, conn: asyncpg.Connection, events: list[OrderEvent]) -> None:
+        for event in events:
+            await q.upsert_order(conn, event, order_status(event.type))
 
     # --- delivery results -------------------------------------------------------------------------
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from shared.contracts import ChatInbound
+from shared.contracts import CartEvent, ChatInbound, OrderEvent
+from shared.rules import DiscountFacts, ProductFacts
 
 
 async def shop_exists(conn: asyncpg.Connection, shop_id: str) -> bool:
@@ -207,7 +209,7 @@ async def record_delivery(
     )
 
 
-# --- shop data (newest `at` wins, so replays and reordering are harmless) -------------------------
+# --- shop data (newest `at` wins, so replays and reordering are harmless) ------------------------
 
 
 async def upsert_shop(conn: asyncpg.Connection, e: Any) -> None:
@@ -262,4 +264,127 @@ async def upsert_discount(conn: asyncpg.Connection, e: Any) -> None:
                updated_at = excluded.updated_at
            WHERE d.updated_at <= excluded.updated_at""",
         e.shop_id, e.code, e.status, e.starts_at, e.ends_at, e.at,
+    )
+
+
+# --- conversation commands -----------------------------------------------------------------------
+
+
+async def assign(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID, staff_id: str | None
+) -> None:
+    await conn.execute(
+        "UPDATE conversations SET assignee_staff_id = $2 WHERE conversation_id = $1",
+        conversation_id, staff_id,
+    )
+
+
+async def set_subject(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID, subject: str
+) -> None:
+    await conn.execute(
+        "UPDATE conversations SET subject = nullif($2, '') WHERE conversation_id = $1",
+        conversation_id, subject,
+    )
+
+
+async def insert_note(
+    conn: asyncpg.Connection, note_id: uuid.UUID, shop_id: str, customer_key: str,
+    staff_id: str, text: str, at: datetime,
+) -> None:
+    await conn.execute(
+        """INSERT INTO customer_notes (note_id, shop_id, customer_key, staff_id, text, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (note_id) DO NOTHING""",
+        note_id, shop_id, customer_key, staff_id, text, at,
+    )
+
+
+async def product(conn: asyncpg.Connection, shop_id: str, product_id: str) -> ProductFacts | None:
+    row = await conn.fetchrow(
+        """SELECT product_id, title, price, currency, url, image_url, online_store
+           FROM products WHERE shop_id = $1 AND product_id = $2""",
+        shop_id, product_id,
+    )
+    return ProductFacts(**dict(row)) if row else None
+
+
+async def discount(conn: asyncpg.Connection, shop_id: str, code: str) -> DiscountFacts | None:
+    row = await conn.fetchrow(
+        """SELECT code, status, starts_at, ends_at FROM discount_codes
+           WHERE shop_id = $1 AND upper(code) = upper($2)""",
+        shop_id, code,
+    )
+    return DiscountFacts(**dict(row)) if row else None
+
+
+async def shop_domain(conn: asyncpg.Connection, shop_id: str) -> str:
+    return await conn.fetchval("SELECT domain FROM shops WHERE shop_id = $1", shop_id)
+
+
+async def turn_off_order_updates(conn: asyncpg.Connection, shop_id: str, order_id: str) -> bool:
+    status = await conn.execute(
+        "UPDATE orders SET updates_enabled = false WHERE shop_id = $1 AND order_id = $2",
+        shop_id, order_id,
+    )
+    return status.endswith(" 1")
+
+
+# --- commerce context ----------------------------------------------------------------------------
+
+
+async def save_cart(conn: asyncpg.Connection, e: CartEvent) -> bool:
+    """Keep the visitor's newest cart; False when this event is older than the stored one."""
+    status = await conn.execute(
+        """INSERT INTO carts AS c (shop_id, visitor_id, currency, subtotal, items, updated_at)
+           VALUES ($1, $2, $3, $4::numeric, $5::text::jsonb, $6)
+           ON CONFLICT (shop_id, visitor_id) DO UPDATE SET currency = excluded.currency,
+               subtotal = excluded.subtotal, items = excluded.items,
+               updated_at = excluded.updated_at
+           WHERE c.updated_at <= excluded.updated_at""",
+        e.shop_id, e.visitor_id, e.cart.currency, e.cart.subtotal,
+        json.dumps([i.model_dump() for i in e.cart.items]), e.at,
+    )
+    return status.endswith(" 1")
+
+
+async def visitor_conversation(
+    conn: asyncpg.Connection, shop_id: str, visitor_id: str
+) -> asyncpg.Record | None:
+    """The visitor's online-store chat conversation (the newest, if several), locked."""
+    return await conn.fetchrow(
+        """SELECT * FROM conversations
+           WHERE shop_id = $1 AND visitor_id = $2 AND channel = 'online_store_chat'
+           ORDER BY created_at DESC LIMIT 1 FOR UPDATE""",
+        shop_id, visitor_id,
+    )
+
+
+async def upsert_order(conn: asyncpg.Connection, e: OrderEvent, status: str) -> None:
+    customer = e.customer
+    await conn.execute(
+        """INSERT INTO orders AS o (shop_id, order_id, order_number, status, customer_id,
+               customer_email, customer_name, total_price, currency, messenger_optin, tracking,
+               placed_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9, $10::text::jsonb,
+                   $11::text::jsonb, $12, $12)
+           ON CONFLICT (shop_id, order_id) DO UPDATE SET
+               status = CASE WHEN o.updated_at <= excluded.updated_at
+                             THEN excluded.status ELSE o.status END,
+               customer_id = coalesce(excluded.customer_id, o.customer_id),
+               customer_email = coalesce(excluded.customer_email, o.customer_email),
+               customer_name = coalesce(excluded.customer_name, o.customer_name),
+               total_price = coalesce(excluded.total_price, o.total_price),
+               currency = coalesce(excluded.currency, o.currency),
+               messenger_optin = coalesce(excluded.messenger_optin, o.messenger_optin),
+               tracking = coalesce(excluded.tracking, o.tracking),
+               placed_at = least(o.placed_at, excluded.placed_at),
+               updated_at = greatest(o.updated_at, excluded.updated_at)""",
+        e.shop_id, e.order_id, e.order_number, status,
+        customer.customer_id if customer else None,
+        customer.email if customer else None,
+        customer.name if customer else None,
+        e.total_price, e.currency,
+        e.messenger_optin.model_dump_json() if e.messenger_optin else None,
+        e.tracking.model_dump_json(exclude_none=True) if e.tracking else None,
+        e.at,
     )

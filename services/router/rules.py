@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared.channels import outbound_topic
+from shared.contracts import OutboundContent
 
 PREVIEW_LENGTH = 120
 
@@ -13,6 +14,17 @@ def preview(text: str | None, fallback: str = "") -> str:
     if not flat:
         return fallback
     return flat if len(flat) <= PREVIEW_LENGTH else flat[: PREVIEW_LENGTH - 1] + "…"
+
+
+def reply_preview(content: OutboundContent) -> str:
+    """A reply's preview: its text, else what it carries."""
+    if content.product:
+        fallback = f"Product: {content.product['title']}"
+    elif content.discount:
+        fallback = f"Discount code {content.discount['code']}"
+    else:
+        fallback = "(image)"
+    return preview(content.text, fallback)
 
 
 def reply_route(conversation_channel: str) -> str:

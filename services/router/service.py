@@ -10,10 +10,12 @@ from shared.topics import (
     CHAT_INBOUND,
     DELIVERY_RESULTS,
     INBOX_COMMANDS,
+    ORDERS_EVENTS,
     SHOP_DISCOUNTS,
     SHOP_PRODUCTS,
     SHOP_SHOPS,
     SHOP_STAFF,
+    STOREFRONT_CART,
 )
 
 
@@ -24,6 +26,8 @@ def build(service: Service) -> None:
             Subscription(CHAT_INBOUND, router.on_chat_inbound),
             Subscription(INBOX_COMMANDS, router.on_command),
             Subscription(DELIVERY_RESULTS, router.on_delivery_result),
+            Subscription(STOREFRONT_CART, router.on_cart),
+            Subscription(ORDERS_EVENTS, router.on_order),
             Subscription(SHOP_SHOPS, Router.upserting(q.upsert_shop)),
             Subscription(SHOP_STAFF, Router.upserting(q.upsert_staff)),
             Subscription(SHOP_PRODUCTS, Router.upserting(q.upsert_product)),

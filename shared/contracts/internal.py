@@ -20,6 +20,7 @@ TimelineKind = Literal[
     "note_added",
     "delivery_failed",
     "attachment_refused",
+    "order_updates_off",
 ]
 
 

@@ -1,0 +1,210 @@
+"""The merchant-facing rules of a conversation: plain functions, no I/O.
+
+Both the gateway (to answer a bad request with a clear 4xx) and the router (the system of
+record, which also receives commands straight from Kafka) apply them, from this one place.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from shared.channels import CHANNELS
+
+CHAT_PERMISSION = "online_store_chat"
+MESSAGING_PERMISSION = "messaging"
+#: A product name is shown in a cart event only when shorter than this many characters.
+CART_TITLE_LIMIT = 41
+#: A conversation shows at most this many topics, newest first.
+TOPICS_SHOWN = 2
+
+
+class RuleViolation(ValueError):
+    """A request the rules refuse; the message is meant for the merchant."""
+
+
+# --- what the merchant can send ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    product_id: str
+    title: str
+    price: Decimal | str
+    currency: str
+    url: str | None
+    image_url: str | None
+    online_store: bool
+
+
+def product_link(product: ProductFacts | None, product_id: str) -> dict[str, Any]:
+    """The product card to send; only products available on the Online Store sales channel."""
+    if product is None:
+        raise RuleViolation(f"product {product_id!r} does not exist in this shop")
+    if not product.online_store:
+        raise RuleViolation(
+            f"product {product.title!r} is not available on the Online Store sales channel, "
+            "so it cannot be shared in a conversation"
+        )
+    return {
+        "product_id": product.product_id,
+        "title": product.title,
+        "price": str(product.price),
+        "currency": product.currency,
+        "url": product.url,
+        "image_url": product.image_url,
+    }
+
+
+@dataclass(frozen=True)
+class DiscountFacts:
+    code: str
+    status: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+def discount_link(
+    discount: DiscountFacts | None, code: str, shop_domain: str, now: datetime
+) -> dict[str, Any]:
+    """The shareable discount link; only for codes that exist and are active now."""
+    if discount is None:
+        raise RuleViolation(f"discount code {code!r} does not exist in this shop")
+    active = (
+        discount.status == "active"
+        and (discount.starts_at is None or discount.starts_at <= now)
+        and (discount.ends_at is None or now < discount.ends_at)
+    )
+    if not active:
+        state = discount.status if discount.status != "active" else "not active now"
+        raise RuleViolation(f"discount code {discount.code!r} is {state} and cannot be shared")
+    return {
+        "code": discount.code,
+        # Shopify's shareable form: opening it applies the code to the customer's cart.
+        "url": f"https://{shop_domain}/discount/{quote(discount.code, safe='')}",
+    }
+
+
+def customer_attachments(
+    channel: str, attachments: Sequence[Mapping[str, Any]]
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """Split a customer's attachments into (kept, refused): on channels where customers may not
+    send images (online store chat), images are refused; the rest of the message is kept."""
+    allows_images = CHANNELS[channel].customer_images
+    kept = [a for a in attachments if allows_images or a.get("type") != "image"]
+    refused = [a for a in attachments if not allows_images and a.get("type") == "image"]
+    return kept, refused
+
+
+IMAGE_REFUSED = "Images can't be sent in this chat. Your message was received without the image."
+
+
+# --- commerce context ----------------------------------------------------------------------------
+
+
+def cart_event_text(action: str, title: str) -> str:
+    """The timeline text of a cart change; the product name only when shorter than 41 chars."""
+    verb = "added" if action == "add" else "removed"
+    preposition = "to" if action == "add" else "from"
+    if len(title) < CART_TITLE_LIMIT:
+        return f"{verb} {title} {preposition} the cart"
+    return f"{verb} a product {preposition} the cart"
+
+
+def cart_header(
+    currency: str, subtotal: Decimal | str, items: Iterable[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """The conversation header's cart: subtotal and per-item quantities; None when empty."""
+    lines = [
+        {"product_id": i["product_id"], "title": i["title"], "quantity": int(i["quantity"])}
+        for i in items
+        if int(i["quantity"]) > 0
+    ]
+    if not lines:
+        return None
+    return {"currency": currency, "subtotal": str(subtotal), "items": lines}
+
+
+def customer_kind(order_count: int) -> str:
+    """New until the customer has placed an order; returning after."""
+    return "returning" if order_count > 0 else "new"
+
+
+def customer_key(customer_id: str | None, email: str | None, conversation_id: str) -> str:
+    """Whose notes these are: the platform's customer id, else the email, else the thread."""
+    if customer_id:
+        return f"id:{customer_id}"
+    if email:
+        return f"email:{email.strip().lower()}"
+    return f"conversation:{conversation_id}"
+
+
+def shown_topics(topics: Sequence[str]) -> list[str]:
+    """Topics are stored newest first; a conversation shows at most two."""
+    return list(topics[:TOPICS_SHOWN])
+
+
+# --- staff ---------------------------------------------------------------------------------------
+
+
+def assignable(permissions: Iterable[str], active: bool = True) -> bool:
+    return active and CHAT_PERMISSION in set(permissions)
+
+
+def check_assignable(name: str, permissions: Iterable[str], active: bool = True) -> None:
+    if not active:
+        raise RuleViolation(f"{name} is not an active staff member")
+    if not assignable(permissions):
+        raise RuleViolation(
+            f"{name} does not have the online store chat permission and cannot be assigned"
+        )
+
+
+def may_see_subject(permissions: Iterable[str]) -> bool:
+    return MESSAGING_PERMISSION in set(permissions)
+
+
+# --- saved replies -------------------------------------------------------------------------------
+
+PLACEHOLDERS = ("customer_first_name", "customer_name", "order_number", "shop_name", "staff_name")
+_PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\s*\}\}")
+
+
+def unknown_placeholders(body: str) -> list[str]:
+    return sorted({m for m in _PLACEHOLDER.findall(body) if m not in PLACEHOLDERS})
+
+
+def expand_placeholders(body: str, values: Mapping[str, str | None]) -> str:
+    """Fill `{{ placeholder }}`s; one without a value becomes empty, never the raw braces."""
+
+    def fill(match: re.Match[str]) -> str:
+        return values.get(match.group(1)) or ""
+
+    expanded = _PLACEHOLDER.sub(fill, body)
+    return re.sub(r"[ \t]{2,}", " ", expanded).replace(" ,", ",").replace(" !", "!").strip()
+
+
+def first_name(full_name: str | None) -> str | None:
+    return full_name.split()[0] if full_name and full_name.split() else None
+
+
+# --- orders --------------------------------------------------------------------------------------
+
+_ORDER_STATUS = {
+    "created": "placed",
+    "fulfilled": "fulfilled",
+    "shipped": "shipped",
+    "delivery_update": "in_transit",
+    "delivered": "delivered",
+    "cancelled": "cancelled",
+}
+
+
+def order_status(event_type: str) -> str:
+    """The status a merchant sees for an order after this life-cycle event."""
+    return _ORDER_STATUS[event_type]
