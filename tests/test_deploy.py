@@ -71,7 +71,7 @@ def healthcheck_test(service: dict[str, Any]) -> str:
     return test if isinstance(test, str) else " ".join(str(t) for t in test)
 
 
-# --- metric names ---------------------------------------------------------------------------------
+# --- metric names --------------------------------------------------------------------------------
 
 def metric_names_in(expr: str) -> set[str]:
     """The metric names a PromQL expression reads (functions, keywords and labels left out)."""
@@ -133,7 +133,7 @@ def test_metric_name_extraction() -> None:
     }
 
 
-# --- compose ------------------------------------------------------------------------------------
+# --- compose -------------------------------------------------------------------------------------
 
 def test_compose_has_every_service() -> None:
     services = compose_services()
@@ -228,7 +228,7 @@ def test_compose_mounts_the_deploy_files() -> None:
     assert grafana.get("/var/lib/grafana/dashboards") == "./deploy/grafana/dashboards"
 
 
-# --- Prometheus -------------------------------------------------------------------------------
+# --- Prometheus ----------------------------------------------------------------------------------
 
 def scrape_targets() -> dict[str, set[str]]:
     """host:port targets of each job, static or DNS-discovered."""
@@ -286,7 +286,7 @@ def test_alerts_use_only_exported_metrics() -> None:
         assert not unknown, f"{rule['alert']} queries metrics nobody exports: {unknown}"
 
 
-# --- Grafana ------------------------------------------------------------------------------------
+# --- Grafana -------------------------------------------------------------------------------------
 
 def dashboard_panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every panel, rows' collapsed panels included; rows themselves left out."""
