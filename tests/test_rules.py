@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
 from services.notifier.rules import MAX_ATTEMPTS, give_up, retry_delay_seconds
 from services.router.rules import PREVIEW_LENGTH, preview, reply_route
+from shared import rules
 from shared.channels import CHANNELS
 
 
@@ -23,3 +28,112 @@ def test_delivery_backoff_grows_then_gives_up():
     delays = [retry_delay_seconds(a) for a in range(1, MAX_ATTEMPTS)]
     assert delays == sorted(delays) and delays[0] == 2 and max(delays) <= 300
     assert not give_up(MAX_ATTEMPTS - 1) and give_up(MAX_ATTEMPTS)
+
+
+# --- the conversation rules (shared.rules) -------------------------------------------------------
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def _product(online: bool) -> rules.ProductFacts:
+    return rules.ProductFacts("p1", "Anorak", "189.00", "EUR", "https://s.example/p", None, online)
+
+
+def test_product_link_only_for_online_store_products():
+    assert rules.product_link(_product(True), "p1")["title"] == "Anorak"
+    with pytest.raises(rules.RuleViolation, match="not available on the Online Store"):
+        rules.product_link(_product(False), "p1")
+    with pytest.raises(rules.RuleViolation, match="does not exist"):
+        rules.product_link(None, "p9")
+
+
+@pytest.mark.parametrize(
+    ("status", "starts", "ends", "ok"),
+    [
+        ("active", None, None, True),
+        ("active", NOW - timedelta(days=1), NOW + timedelta(seconds=1), True),
+        ("active", NOW + timedelta(seconds=1), None, False),  # not started yet
+        ("active", None, NOW, False),  # ends exactly now
+        ("expired", None, None, False),
+        ("disabled", None, None, False),
+        ("scheduled", None, None, False),
+    ],
+)
+def test_discount_link_only_for_active_codes(status, starts, ends, ok):
+    facts = rules.DiscountFacts("SAVE 10", status, starts, ends)
+    if ok:
+        link = rules.discount_link(facts, "save 10", "shop.example.com", NOW)
+        assert link == {"code": "SAVE 10", "url": "https://shop.example.com/discount/SAVE%2010"}
+    else:
+        with pytest.raises(rules.RuleViolation, match="cannot be shared"):
+            rules.discount_link(facts, "SAVE 10", "shop.example.com", NOW)
+
+
+def test_unknown_discount_code():
+    with pytest.raises(rules.RuleViolation, match="does not exist"):
+        rules.discount_link(None, "NOPE", "shop.example.com", NOW)
+
+
+def test_customer_images_refused_only_in_online_store_chat():
+    image, file = {"type": "image", "url": "u1"}, {"type": "file", "url": "u2"}
+    assert rules.customer_attachments("online_store_chat", [image, file]) == ([file], [image])
+    assert rules.customer_attachments("messenger", [image, file]) == ([image, file], [])
+
+
+@pytest.mark.parametrize(("length", "named"), [(1, True), (40, True), (41, False), (200, False)])
+def test_cart_event_names_the_product_only_below_41_characters(length, named):
+    title = "x" * length
+    text = rules.cart_event_text("add", title)
+    assert (title in text) is named
+    assert text == (f"added {title} to the cart" if named else "added a product to the cart")
+    assert rules.cart_event_text("remove", "Hat") == "removed Hat from the cart"
+
+
+def test_cart_header_follows_the_cart_and_disappears_when_empty():
+    items = [{"product_id": "a", "title": "Hat", "quantity": 2},
+             {"product_id": "b", "title": "Boots", "quantity": 1}]
+    assert rules.cart_header("EUR", "78.00", items) == {
+        "currency": "EUR", "subtotal": "78.00",
+        "items": [{"product_id": "a", "title": "Hat", "quantity": 2},
+                  {"product_id": "b", "title": "Boots", "quantity": 1}],
+    }
+    assert rules.cart_header("EUR", "0.00", []) is None
+
+
+def test_new_or_returning_from_the_order_history():
+    assert rules.customer_kind(0) == "new"
+    assert rules.customer_kind(1) == "returning"
+    assert rules.customer_kind(7) == "returning"
+
+
+def test_notes_belong_to_the_customer_however_they_are_known():
+    assert rules.customer_key("c42", "A@B.se", "conv") == "id:c42"
+    assert rules.customer_key(None, " A@B.se ", "conv") == "email:a@b.se"
+    assert rules.customer_key(None, None, "conv") == "conversation:conv"
+
+
+def test_assignment_needs_the_chat_permission():
+    rules.check_assignable("Ben", ["online_store_chat"])
+    with pytest.raises(rules.RuleViolation, match="online store chat permission"):
+        rules.check_assignable("Carla", ["messaging"])
+    with pytest.raises(rules.RuleViolation, match="not an active"):
+        rules.check_assignable("Ben", ["online_store_chat"], active=False)
+
+
+def test_subject_only_with_the_messaging_permission():
+    assert rules.may_see_subject(["messaging"]) and not rules.may_see_subject(["online_store_chat"])
+
+
+def test_saved_reply_placeholders():
+    body = "Hi {{ customer_first_name }}, order {{order_number}} ships today! — {{ shop_name }}"
+    values = {"customer_first_name": "Maja", "order_number": "#1001", "shop_name": "Fjord"}
+    assert rules.expand_placeholders(body, values) == (
+        "Hi Maja, order #1001 ships today! — Fjord"
+    )
+    assert rules.expand_placeholders("Hi {{ customer_first_name }}, thanks!", {}) == "Hi, thanks!"
+    assert rules.unknown_placeholders("{{ nope }} {{ shop_name }}") == ["nope"]
+    assert rules.first_name("Maja Berg") == "Maja" and rules.first_name("  ") is None
+
+
+def test_at_most_two_topics_newest_first():
+    assert rules.shown_topics(["shipping", "returns", "checkout"]) == ["shipping", "returns"]
