@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--shop", default="demo-shop")
     send.add_argument("--channel", default="online_store_chat")
     send.add_argument("--thread", help="thread reference (default: a new visitor)")
+    # The demo shop knows this customer: two earlier orders make her a returning customer.
     send.add_argument("--email", default="maja.berg@example.com")
     send.add_argument("--name", default="Maja Berg")
     send.add_argument("--wait", type=float, default=15.0, help="seconds to wait for it to arrive")

@@ -9,9 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel
 
-from shared.contracts import DiscountUpserted, ProductUpserted, ShopUpserted, StaffUpserted
+from shared.contracts import (
+    DiscountUpserted,
+    OrderEvent,
+    ProductUpserted,
+    ShopUpserted,
+    StaffUpserted,
+)
 from shared.kafka.producer import EventProducer
-from shared.topics import SHOP_DISCOUNTS, SHOP_PRODUCTS, SHOP_SHOPS, SHOP_STAFF
+from shared.topics import ORDERS_EVENTS, SHOP_DISCOUNTS, SHOP_PRODUCTS, SHOP_SHOPS, SHOP_STAFF
 
 
 @dataclass
@@ -70,6 +76,19 @@ def demo_shop(shop_id: str = "demo-shop", token_seed: str = "demo") -> DemoShop:
             event_id=f"{shop_id}:discount:{code}:1", shop_id=shop_id, code=code, status=status,
             starts_at=starts, ends_at=ends, at=now,
         ))
+    customer = {"email": "maja.berg@example.com", "name": "Maja Berg", "customer_id": "c-maja",
+                "city": "Gothenburg", "country": "SE", "timezone": "Europe/Stockholm"}
+    orders = [
+        ("o-1001", "#1001", "delivered", now - timedelta(days=40), "218.00"),
+        ("o-1002", "#1002", "shipped", now - timedelta(days=2), "29.00"),
+    ]
+    for order_id, number, status, placed, total in orders:
+        for kind, at in (("created", placed), (status, placed + timedelta(hours=20))):
+            add(ORDERS_EVENTS, OrderEvent(
+                event_id=f"{shop_id}:order:{order_id}:{kind}", shop_id=shop_id,
+                order_id=order_id, order_number=number, type=kind, at=at, customer=customer,
+                total_price=total, currency="EUR",
+            ))
     return shop
 
 
