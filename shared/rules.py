@@ -149,6 +149,11 @@ def shown_topics(topics: Sequence[str]) -> list[str]:
     return list(topics[:TOPICS_SHOWN])
 
 
+def add_topic(topics: Sequence[str], topic: str) -> list[str]:
+    """A new tag goes first; a repeated topic moves to the front; at most two are kept."""
+    return [topic, *(t for t in topics if t != topic)][:TOPICS_SHOWN]
+
+
 # --- staff ---------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ SHOP_PRODUCTS = "shop.products"
 SHOP_DISCOUNTS = "shop.discounts"
 INBOX_TIMELINE = "inbox.timeline"
 DELIVERY_RESULTS = "delivery.results"
+CLASSIFIER_TAGS = "classifier.tags"
 OUTBOUND_TOPICS = {channel: outbound_topic(channel) for channel in CHANNELS}
 
 
@@ -67,6 +68,7 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(SHOP_DISCOUNTS, c.DiscountUpserted, "discount codes and their state"),
         TopicSpec(INBOX_TIMELINE, c.TimelineItem, "every item appended to a conversation"),
         TopicSpec(DELIVERY_RESULTS, c.DeliveryResult, "outcome of each outbound message"),
+        TopicSpec(CLASSIFIER_TAGS, c.TopicTag, "topics of customer messages"),
         *(
             TopicSpec(topic, c.OutboundMessage, f"replies leaving on {channel}")
             for channel, topic in OUTBOUND_TOPICS.items()

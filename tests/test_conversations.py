@@ -236,7 +236,7 @@ async def test_subject_notes_and_mark_unread(stack, producer, db):
         shop.shop_id,
     )
     assert [tuple(n) for n in notes] == [("email:maja@example.se", "ben", "Prefers email")]
-    subject_item = [i for i in await _items(db, cid) if i["kind"] == "subject_changed"][0]
+    subject_item = next(i for i in await _items(db, cid) if i["kind"] == "subject_changed")
     assert "Sizing" not in str(dict(subject_item))  # the timeline never shows the subject
 
 
@@ -255,3 +255,20 @@ async def test_orders_are_kept_with_their_latest_status(stack, producer, db):
     row = await eventually(lambda: db.fetchrow(
         "SELECT * FROM orders WHERE shop_id = $1 AND status = 'delivered'", shop.shop_id))
     assert (row["order_number"], str(row["total_price"])) == ("#1001", "218.00")
+
+
+async def test_topic_tags_keep_two_newest_first(stack, producer, db):
+    from shared.contracts import TopicTag
+    from shared.topics import CLASSIFIER_TAGS
+
+    shop = await new_shop(producer, db)
+    cid = (await open_conversation(producer, db, shop.shop_id))["conversation_id"]
+    for topic in ("shipping", "returns", "checkout", "returns"):
+        await producer.send_and_wait(CLASSIFIER_TAGS, TopicTag(
+            event_id=unique("tag"), shop_id=shop.shop_id, conversation_id=str(cid),
+            message_id=unique("msg"), topic=topic, probability=0.97, model_version="test",
+            at=datetime.now(UTC),
+        ))
+    await eventually(lambda: db.fetchval(
+        "SELECT topics = ARRAY['returns', 'checkout'] FROM conversations "
+        "WHERE conversation_id = $1", cid))

@@ -137,3 +137,10 @@ def test_saved_reply_placeholders():
 
 def test_at_most_two_topics_newest_first():
     assert rules.shown_topics(["shipping", "returns", "checkout"]) == ["shipping", "returns"]
+
+
+def test_a_new_topic_goes_first_and_a_repeated_one_moves_to_the_front():
+    assert rules.add_topic([], "shipping") == ["shipping"]
+    assert rules.add_topic(["shipping"], "returns") == ["returns", "shipping"]
+    assert rules.add_topic(["returns", "shipping"], "checkout") == ["checkout", "returns"]
+    assert rules.add_topic(["returns", "shipping"], "shipping") == ["shipping", "returns"]

@@ -25,6 +25,7 @@ from shared.contracts import (
     SetStatusCommand,
     SetSubjectCommand,
     TimelineItem,
+    TopicTag,
     TurnOffOrderUpdatesCommand,
     UnassignCommand,
 )
@@ -34,6 +35,7 @@ from shared.kafka.consumer import Rejected
 from shared.rules import (
     IMAGE_REFUSED,
     RuleViolation,
+    add_topic,
     cart_event_text,
     cart_header,
     check_assignable,
@@ -366,6 +368,16 @@ class Router:
                                         [i.model_dump() for i in event.cart.items])
                     if newest else None,
                 },
+            )
+
+    async def on_topic_tag(self, conn: asyncpg.Connection, tags: list[TopicTag]) -> None:
+        """Tags arrive in message order per conversation (same partition key)."""
+        for tag in tags:
+            conversation = await q.lock_conversation(conn, tag.shop_id, tag.conversation_id)
+            if conversation is None:
+                raise Rejected(f"unknown conversation {tag.conversation_id!r}")
+            await q.set_topics(
+                conn, conversation["conversation_id"], add_topic(conversation["topics"], tag.topic)
             )
 
     async def on_order(self, conn: asyncpg.Connection, events: list[OrderEvent]) -> None:

@@ -388,3 +388,11 @@ async def upsert_order(conn: asyncpg.Connection, e: OrderEvent, status: str) -> 
         e.tracking.model_dump_json(exclude_none=True) if e.tracking else None,
         e.at,
     )
+
+
+async def set_topics(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID, topics: list[str]
+) -> None:
+    await conn.execute(
+        "UPDATE conversations SET topics = $2 WHERE conversation_id = $1", conversation_id, topics
+    )

@@ -8,6 +8,7 @@ from shared.kafka.consumer import Subscription
 from shared.service import Service
 from shared.topics import (
     CHAT_INBOUND,
+    CLASSIFIER_TAGS,
     DELIVERY_RESULTS,
     INBOX_COMMANDS,
     ORDERS_EVENTS,
@@ -28,6 +29,7 @@ def build(service: Service) -> None:
             Subscription(DELIVERY_RESULTS, router.on_delivery_result),
             Subscription(STOREFRONT_CART, router.on_cart),
             Subscription(ORDERS_EVENTS, router.on_order),
+            Subscription(CLASSIFIER_TAGS, router.on_topic_tag),
             Subscription(SHOP_SHOPS, Router.upserting(q.upsert_shop)),
             Subscription(SHOP_STAFF, Router.upserting(q.upsert_staff)),
             Subscription(SHOP_PRODUCTS, Router.upserting(q.upsert_product)),

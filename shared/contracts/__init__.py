@@ -27,6 +27,7 @@ from shared.contracts.internal import (
     OutboundMessage,
     Recipient,
     TimelineItem,
+    TopicTag,
 )
 from shared.contracts.shopdata import (
     DiscountUpserted,
@@ -65,6 +66,7 @@ __all__ = [
     "ShopUpserted",
     "StaffUpserted",
     "TimelineItem",
+    "TopicTag",
     "TurnOffOrderUpdatesCommand",
     "UnassignCommand",
 ]

@@ -47,6 +47,25 @@ class TimelineItem(Event):
         return f"{self.shop_id}:{self.conversation_id}"
 
 
+class TopicTag(Event):
+    """A topic attached to a customer message by the classifier (topic `classifier.tags`).
+
+    Emitted only when `probability` reaches the service's threshold.
+    """
+
+    shop_id: ShopId
+    conversation_id: Id
+    message_id: Id
+    topic: str
+    probability: float = Field(ge=0.0, le=1.0)
+    model_version: str
+    at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop_id}:{self.conversation_id}"
+
+
 class Recipient(Contract):
     thread_ref: str
     email: str | None = None
