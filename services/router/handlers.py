@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from services.router import queries as q
+from services.router.ingest import store_customer_messages
 from services.router.rules import preview, reply_preview, reply_route
 from shared.contracts import (
     AddNoteCommand,
@@ -98,7 +99,14 @@ class Router:
     # --- customer messages ------------------------------------------------------------------------
 
     async def on_chat_inbound(self, conn: asyncpg.Connection, events: list[ChatInbound]) -> None:
-        for event in events:
+        needs_notice = any(
+            customer_attachments(e.channel, [a.model_dump() for a in e.attachments])[1]
+            for e in events
+        )
+        if not needs_notice:
+            await store_customer_messages(conn, self.outbox, events)
+            return
+        for event in events:  # one by one, so each refusal notice follows its own message
             await self._customer_message(conn, event)
 
     async def _customer_message(self, conn: asyncpg.Connection, event: ChatInbound) -> None:

@@ -396,3 +396,87 @@ async def set_topics(
     await conn.execute(
         "UPDATE conversations SET topics = $2 WHERE conversation_id = $1", conversation_id, topics
     )
+
+
+# --- customer messages in bulk (see ingest.py) ----------------------------------------------------
+
+
+async def known_shops(conn: asyncpg.Connection, shop_ids: set[str]) -> set[str]:
+    rows = await conn.fetch("SELECT shop_id FROM shops WHERE shop_id = ANY($1::text[])",
+                            list(shop_ids))
+    return {r["shop_id"] for r in rows}
+
+
+async def upsert_conversations(
+    conn: asyncpg.Connection, rows: list[tuple[Any, ...]]
+) -> dict[tuple[str, str, str], asyncpg.Record]:
+    """Open or reopen each conversation, fold in the customer details, and reserve `n` timeline
+    sequence numbers for each; returns them by (shop_id, channel, thread_ref) with the new
+    `timeline_seq` (the last number reserved)."""
+    columns = list(zip(*rows, strict=True))
+    records = await conn.fetch(
+        """INSERT INTO conversations AS c (
+               conversation_id, shop_id, channel, thread_ref, status, unread,
+               customer_name, customer_email, customer_id, customer_locale, customer_city,
+               customer_country, customer_timezone, visitor_id, created_at,
+               last_message_at, last_message_preview, last_customer_message_at, timeline_seq)
+           SELECT id, shop, chan, thread, 'open', true, name, email, cust, locale, city, country,
+                  tz, visitor, first_at, last_at, pre, last_at, n
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                       $13::timestamptz[], $14::timestamptz[], $15::text[], $16::int[])
+                AS u(id, shop, chan, thread, name, email, cust, locale, city, country, tz,
+                     visitor, first_at, last_at, pre, n)
+           ON CONFLICT (shop_id, channel, thread_ref) DO UPDATE SET
+               status = 'open',
+               unread = true,
+               customer_name = coalesce(c.customer_name, excluded.customer_name),
+               customer_email = coalesce(c.customer_email, excluded.customer_email),
+               customer_id = coalesce(c.customer_id, excluded.customer_id),
+               customer_locale = coalesce(excluded.customer_locale, c.customer_locale),
+               customer_city = coalesce(excluded.customer_city, c.customer_city),
+               customer_country = coalesce(excluded.customer_country, c.customer_country),
+               customer_timezone = coalesce(excluded.customer_timezone, c.customer_timezone),
+               visitor_id = coalesce(excluded.visitor_id, c.visitor_id),
+               last_message_at = greatest(c.last_message_at, excluded.last_message_at),
+               last_message_preview = CASE WHEN c.last_message_at > excluded.last_message_at
+                   THEN c.last_message_preview ELSE excluded.last_message_preview END,
+               last_customer_message_at =
+                   greatest(c.last_customer_message_at, excluded.last_customer_message_at),
+               timeline_seq = c.timeline_seq + excluded.timeline_seq
+           RETURNING conversation_id, shop_id, channel, thread_ref, timeline_seq""",
+        *[list(column) for column in columns],
+    )
+    return {(r["shop_id"], r["channel"], r["thread_ref"]): r for r in records}
+
+
+async def insert_customer_messages(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """rows: (message_id, conversation_id, shop_id, channel, source_id, sent_at, text, content)"""
+    ids, conversations, shops, channels, sources, times, texts, contents = zip(*rows, strict=True)
+    await conn.execute(
+        """INSERT INTO messages (message_id, conversation_id, shop_id, direction, author,
+               channel, source_id, sent_at, text, content)
+           SELECT id, conv, shop, 'inbound', 'customer', chan, src, at, body, content::jsonb
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                       $6::timestamptz[], $7::text[], $8::text[])
+                AS u(id, conv, shop, chan, src, at, body, content)
+           ON CONFLICT (message_id) DO NOTHING""",
+        list(ids), list(conversations), list(shops), list(channels), list(sources),
+        list(times), list(texts), [json.dumps(c) for c in contents],
+    )
+
+
+async def insert_customer_message_items(
+    conn: asyncpg.Connection, rows: list[tuple[Any, ...]]
+) -> None:
+    """rows: (item_id = message_id, conversation_id, seq, text, data, at)"""
+    ids, conversations, seqs, texts, datas, times = zip(*rows, strict=True)
+    await conn.execute(
+        """INSERT INTO timeline_items
+               (item_id, conversation_id, seq, kind, author, message_id, text, data, at)
+           SELECT id, conv, seq, 'customer_message', 'customer', id, body, data::jsonb, at
+           FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::text[], $5::text[],
+                       $6::timestamptz[]) AS u(id, conv, seq, body, data, at)""",
+        list(ids), list(conversations), list(seqs), list(texts),
+        [json.dumps(d) for d in datas], list(times),
+    )

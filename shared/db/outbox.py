@@ -38,9 +38,13 @@ class Outbox:
     ) -> None:
         if not events:
             return
-        await conn.executemany(
-            "INSERT INTO outbox (relay, topic, key, value) VALUES ($1, $2, $3, $4)",
-            [(self.relay, t, k, e.model_dump_json().encode()) for t, k, e in events],
+        topics, keys, values = zip(
+            *((t, k, e.model_dump_json().encode()) for t, k, e in events), strict=True
+        )
+        await conn.execute(
+            """INSERT INTO outbox (relay, topic, key, value)
+               SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bytea[])""",
+            self.relay, list(topics), list(keys), list(values),
         )
 
 
