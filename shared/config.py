@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 0  # 0: the service's own default port (see SERVICE_PORTS)
 
+    # Presence: online while a storefront signal arrived within this many seconds
+    presence_timeout_seconds: float = 60.0
+
     # Consume loop
     handler_max_attempts: int = 3
     shutdown_grace_seconds: float = 10.0

@@ -58,6 +58,13 @@ class Service:
     def consume(self, subscriptions: Sequence[Subscription], name: str | None = None) -> None:
         self._loop_specs.append((name or self.name, subscriptions))
 
+    async def caught_up(self) -> None:
+        """Wait until every consume loop has worked off the backlog it found at start."""
+        while len(self._loops) < len(self._loop_specs):
+            await asyncio.sleep(0.05)
+        for consume_loop in self._loops:
+            await consume_loop.caught_up.wait()
+
     def background(self, task: Callable[[], Awaitable[None]]) -> None:
         self._background.append(task)
 

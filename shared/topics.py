@@ -27,6 +27,7 @@ SHOP_DISCOUNTS = "shop.discounts"
 INBOX_TIMELINE = "inbox.timeline"
 DELIVERY_RESULTS = "delivery.results"
 CLASSIFIER_TAGS = "classifier.tags"
+PRESENCE_CHANGES = "presence.changes"
 OUTBOUND_TOPICS = {channel: outbound_topic(channel) for channel in CHANNELS}
 
 
@@ -69,6 +70,7 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(INBOX_TIMELINE, c.TimelineItem, "every item appended to a conversation"),
         TopicSpec(DELIVERY_RESULTS, c.DeliveryResult, "outcome of each outbound message"),
         TopicSpec(CLASSIFIER_TAGS, c.TopicTag, "topics of customer messages"),
+        TopicSpec(PRESENCE_CHANGES, c.PresenceChanged, "visitors coming online, going offline"),
         *(
             TopicSpec(topic, c.OutboundMessage, f"replies leaving on {channel}")
             for channel, topic in OUTBOUND_TOPICS.items()

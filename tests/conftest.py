@@ -35,6 +35,8 @@ from shared.kafka.producer import EventProducer
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
+#: Short in tests, so the offline-by-timeout transition is quick to observe.
+PRESENCE_TIMEOUT = 3.0
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +122,7 @@ class ServiceProcess:
             "DATABASE_URL": settings.database_url,
             "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
             "HTTP_PORT": str(self.port),
+            "PRESENCE_TIMEOUT_SECONDS": str(PRESENCE_TIMEOUT),
             "PYTHONPATH": str(ROOT),
         }
         self.process: Any = None
@@ -167,7 +170,7 @@ class ServiceProcess:
 async def stack(prepared: Settings, workdir: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
     services = {
         name: ServiceProcess(name, prepared, workdir)
-        for name in ("router", "notifier", "gateway")
+        for name in ("router", "notifier", "gateway", "presence")
     }
     for service in services.values():
         service.start()

@@ -66,6 +66,25 @@ class TopicTag(Event):
         return f"{self.shop_id}:{self.conversation_id}"
 
 
+class PresenceChanged(Event):
+    """A storefront visitor came online or went offline (topic `presence.changes`).
+
+    `reason`: `activity` (a signal after being offline), `left` (an explicit leave) or `timeout`
+    (no signal within the presence timeout).
+    """
+
+    shop_id: ShopId
+    visitor_id: Id
+    online: bool
+    reason: Literal["activity", "left", "timeout"]
+    last_seen_at: UtcTime
+    at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return f"{self.shop_id}:{self.visitor_id}"
+
+
 class Recipient(Contract):
     thread_ref: str
     email: str | None = None

@@ -129,6 +129,8 @@ class ConsumeLoop:
         self._group_id = group_id or f"inbox-{name}"
         self._partitions = partitions
         self._stopping = asyncio.Event()
+        #: Set once a fetch comes back empty: the backlog present at start has been worked off.
+        self.caught_up = asyncio.Event()
         self.processing = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
         self._lag_checked = 0.0
@@ -185,7 +187,9 @@ class ConsumeLoop:
         while not self._stopping.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             self._health.set(self._health_key, True, "consuming")
-            if batches:
+            if not batches:
+                self.caught_up.set()
+            else:
                 async with self.processing:
                     offsets: dict[TopicPartition, int] = {}
                     try:

@@ -1,0 +1,86 @@
+"""Presence through the real stack: online on activity, offline on leave or by timeout alone,
+and a restart of the presence service keeps who is online."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from services.presence.rules import Visitor, apply_signal, online_now
+from shared.contracts import ActivityEvent, PresenceChanged
+from shared.topics import PRESENCE_CHANGES, STOREFRONT_ACTIVITY
+from tests.conftest import PRESENCE_TIMEOUT, read_topic
+from tests.helpers import unique
+
+T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+TIMEOUT = timedelta(seconds=60)
+
+
+def test_online_while_signals_are_recent_and_no_leave_came_after():
+    v = apply_signal(Visitor(), "heartbeat", T0)
+    assert online_now(v, T0 + timedelta(seconds=59), TIMEOUT)
+    assert not online_now(v, T0 + timedelta(seconds=60), TIMEOUT)  # exactly the timeout: gone
+    left = apply_signal(v, "left", T0 + timedelta(seconds=5))
+    assert not online_now(left, T0 + timedelta(seconds=6), TIMEOUT)
+    back = apply_signal(left, "page_view", T0 + timedelta(seconds=7))
+    assert online_now(back, T0 + timedelta(seconds=8), TIMEOUT)
+    # A late, older heartbeat does not undo a leave.
+    late = apply_signal(left, "heartbeat", T0 + timedelta(seconds=1))
+    assert not online_now(late, T0 + timedelta(seconds=6), TIMEOUT)
+    assert not online_now(Visitor(), T0, TIMEOUT)
+
+
+def _activity(shop_id: str, visitor_id: str, kind: str) -> ActivityEvent:
+    return ActivityEvent(event_id=unique("act"), shop_id=shop_id, visitor_id=visitor_id,
+                         type=kind, at=datetime.now(UTC))
+
+
+async def _changes(prepared, visitor_id: str, expected: int) -> list[PresenceChanged]:
+    records = await read_topic(prepared, PRESENCE_CHANGES, lambda r: visitor_id.encode()
+                               in r.value, expected=expected, timeout=PRESENCE_TIMEOUT * 4)
+    return [PresenceChanged.model_validate_json(r.value) for r in records]
+
+
+async def test_online_then_offline_by_leave(stack, producer, prepared):
+    shop, visitor = unique("shop"), unique("visitor")
+    await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor, "page_view"))
+    await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor, "heartbeat"))
+    await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor, "left"))
+    changes = await _changes(prepared, visitor, 2)
+    assert [(c.online, c.reason) for c in changes] == [(True, "activity"), (False, "left")]
+
+
+async def test_offline_by_timeout_without_any_further_event(stack, producer, prepared, db):
+    shop, visitor = unique("shop"), unique("visitor")
+    await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor, "heartbeat"))
+    changes = await _changes(prepared, visitor, 2)
+    assert [(c.online, c.reason) for c in changes] == [(True, "activity"), (False, "timeout")]
+    offline_after = (changes[1].at - changes[0].last_seen_at).total_seconds()
+    assert PRESENCE_TIMEOUT <= offline_after < PRESENCE_TIMEOUT + 2.5
+
+
+async def test_a_restart_of_presence_keeps_who_is_online(stack, producer, prepared, db):
+    """The widget keeps sending heartbeats while the service is down: after the restart the
+    visitor is still online (no offline/online flicker), and a timeout is still noticed."""
+    shop, visitor = unique("shop"), unique("visitor")
+    presence = stack["presence"]
+
+    async def heartbeats() -> None:
+        while True:
+            await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor,
+                                                                         "heartbeat"))
+            await asyncio.sleep(1.0)
+
+    beating = asyncio.create_task(heartbeats())
+    try:
+        await _changes(prepared, visitor, 1)
+        presence.kill()
+        presence.start()
+        await presence.wait_ready()
+        await asyncio.sleep(PRESENCE_TIMEOUT)
+        assert await db.fetchval(
+            "SELECT online FROM visitors WHERE shop_id = $1 AND visitor_id = $2", shop, visitor)
+    finally:
+        beating.cancel()
+    changes = await _changes(prepared, visitor, 2)
+    assert [(c.online, c.reason) for c in changes] == [(True, "activity"), (False, "timeout")]
