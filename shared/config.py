@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     smtp_url: str = "smtp://127.0.0.1:1025"
     email_from_address: str = "inbox@localhost"
     public_base_url: str = "http://127.0.0.1:8080"
+    #: Signs the links that bring a customer back into their conversation. Set it in production.
+    link_signing_secret: str = "development-only-secret"
+    smtp_timeout_seconds: float = 30.0
 
     # HTTP side door (and the gateway's API)
     http_host: str = "127.0.0.1"

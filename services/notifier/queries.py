@@ -70,11 +70,32 @@ async def finish(
     )
 
 
+async def mark_sending(conn: asyncpg.Connection, message_id: str, attempt: int) -> None:
+    await conn.execute(
+        """UPDATE deliveries SET status = 'sending', attempts = $2, updated_at = now()
+           WHERE message_id = $1""",
+        message_id, attempt,
+    )
+
+
+async def take_stale_sends(conn: asyncpg.Connection, older_than: float) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """UPDATE deliveries SET status = 'failed', updated_at = now()
+           WHERE message_id IN (
+               SELECT message_id FROM deliveries
+               WHERE status = 'sending' AND updated_at < now() - make_interval(secs => $1)
+               FOR UPDATE SKIP LOCKED)
+           RETURNING message_id, payload, attempts, updated_at""",
+        older_than,
+    )
+
+
 async def retry_later(
     conn: asyncpg.Connection, message_id: str, attempts: int, delay_seconds: float, error: str
 ) -> None:
     await conn.execute(
-        """UPDATE deliveries SET attempts = $2, last_error = $4, updated_at = now(),
+        """UPDATE deliveries SET status = 'pending', attempts = $2, last_error = $4,
+               updated_at = now(),
                next_attempt_at = now() + make_interval(secs => $3)
            WHERE message_id = $1""",
         message_id, attempts, delay_seconds, error,
@@ -90,3 +111,17 @@ async def store_chat_message(conn: asyncpg.Connection, message: OutboundMessage)
         message.message_id, message.shop_id, message.recipient.thread_ref,
         message.conversation_id, message.content.model_dump_json(exclude_none=True),
     )
+
+
+async def sent_in_conversation(
+    conn: asyncpg.Connection, conversation_id: str, channel: str, before_message_id: str
+) -> list[str]:
+    """The message ids already delivered on `channel` in this conversation, oldest first."""
+    rows = await conn.fetch(
+        """SELECT message_id FROM deliveries
+           WHERE conversation_id = $1 AND channel = $2 AND status = 'sent'
+             AND message_id <> $3
+           ORDER BY updated_at, message_id""",
+        conversation_id, channel, before_message_id,
+    )
+    return [r["message_id"] for r in rows]

@@ -20,7 +20,17 @@ class Outcome:
 
 
 class Sender(Protocol):
+    """Delivers inside the delivery's own transaction (nothing leaves the database)."""
+
     async def send(self, conn: asyncpg.Connection, message: OutboundMessage) -> Outcome: ...
+
+
+class RemoteSender:
+    """Delivers to a remote system (SMTP, an HTTP API): the attempt is recorded before the
+    call and the outcome after it, in transactions of their own."""
+
+    async def send(self, message: OutboundMessage) -> Outcome:
+        raise NotImplementedError
 
 
 class StorefrontChatSender:

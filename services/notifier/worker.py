@@ -6,8 +6,10 @@ delivery recorded as sent is never attempted again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -15,13 +17,19 @@ from prometheus_client import Counter
 
 from services.notifier import queries as q
 from services.notifier.rules import give_up, retry_delay_seconds
-from services.notifier.senders import Outcome, Sender
+from services.notifier.senders import Outcome, RemoteSender, Sender
 from shared.contracts import DeliveryResult, OutboundMessage
 from shared.db.outbox import Outbox
 from shared.pump import Pump
 from shared.topics import DELIVERY_RESULTS
 
 log = logging.getLogger(__name__)
+
+#: A send still "in flight" after this long belongs to a notifier that died mid-send.
+STALE_SEND_SECONDS = 120.0
+UNKNOWN_OUTCOME = (
+    "the notifier stopped while sending; it is not sent again, to avoid a duplicate"
+)
 
 DELIVERIES = Counter(
     "notifier_deliveries_total",
@@ -35,7 +43,7 @@ class DeliveryWorker:
         self,
         pool: asyncpg.Pool,
         outbox: Outbox,
-        senders: dict[str, Sender],
+        senders: dict[str, Sender | RemoteSender],
         results_written: Callable[[], None],
         batch: int = 100,
     ) -> None:
@@ -58,24 +66,66 @@ class DeliveryWorker:
         return 5.0 if due is None else due
 
     async def deliver_due(self) -> int:
+        recovered = await self._fail_stale_sends()
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await q.claim_due(conn, self._batch)
+            remote = []
             for row in rows:
-                await self._deliver(conn, row)
-        if rows:
+                message = OutboundMessage.model_validate(row["payload"])
+                sender = self._senders[message.channel]
+                attempt = row["attempts"] + 1
+                if isinstance(sender, RemoteSender):
+                    # Recorded as in flight before it leaves: after a crash it is never resent.
+                    await q.mark_sending(conn, message.message_id, attempt)
+                    remote.append((message, sender, attempt))
+                else:
+                    started = datetime.now(UTC)
+                    outcome = await self._attempt(sender.send(conn, message), message)
+                    await self._record(conn, message, attempt, started, outcome)
+        # Conversations in parallel; within one, in order, each recorded before the next leaves
+        # (an email cites the ones sent before it).
+        threads: dict[str, list[tuple[OutboundMessage, RemoteSender, int]]] = defaultdict(list)
+        for item in remote:
+            threads[item[0].conversation_id].append(item)
+        await asyncio.gather(*(self._send_remote(items) for items in threads.values()))
+        if rows or recovered:
             self._results_written()
-        return len(rows)
+        return len(rows) + recovered
 
-    async def _deliver(self, conn: asyncpg.Connection, row: asyncpg.Record) -> None:
-        message = OutboundMessage.model_validate(row["payload"])
-        attempt = row["attempts"] + 1
-        started = datetime.now(UTC)
-        sender = self._senders[message.channel]
+    async def _send_remote(self, items: list[tuple[OutboundMessage, RemoteSender, int]]) -> None:
+        for message, sender, attempt in items:
+            started = datetime.now(UTC)
+            outcome = await self._attempt(sender.send(message), message)
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._record(conn, message, attempt, started, outcome)
+
+    @staticmethod
+    async def _attempt(sending: Awaitable[Outcome], message: OutboundMessage) -> Outcome:
         try:
-            outcome = await sender.send(conn, message)
+            return await sending
         except Exception as exc:  # a sender bug must not stop the other deliveries
             log.exception("sender for %s failed", message.channel)
-            outcome = Outcome("retry", reason=f"{type(exc).__name__}: {exc}")
+            return Outcome("retry", reason=f"{type(exc).__name__}: {exc}")
+
+    async def _fail_stale_sends(self) -> int:
+        """A send in flight when a notifier died: whether it left is unknown, and sending it
+        again could deliver it twice, so it is reported failed with that reason instead."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            stale = await q.take_stale_sends(conn, STALE_SEND_SECONDS)
+            for row in stale:
+                message = OutboundMessage.model_validate(row["payload"])
+                await self._record(conn, message, row["attempts"], row["updated_at"], Outcome(
+                    "failed", reason=UNKNOWN_OUTCOME, error_code="unknown_outcome"))
+        return len(stale)
+
+    async def _record(
+        self,
+        conn: asyncpg.Connection,
+        message: OutboundMessage,
+        attempt: int,
+        started: datetime,
+        outcome: Outcome,
+    ) -> None:
         if outcome.status == "retry" and give_up(attempt):
             outcome = Outcome("failed", outcome.reason, outcome.error_code)
         DELIVERIES.labels(message.channel, outcome.status).inc()

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 
 from services.router import queries as q
 from services.router.ingest import store_customer_messages
-from services.router.rules import preview, reply_preview, reply_route
+from services.router.rules import (
+    customer_is_online,
+    preview,
+    reply_path,
+    reply_preview,
+    reply_route,
+)
 from shared.contracts import (
     AddNoteCommand,
     AssignCommand,
@@ -21,6 +27,7 @@ from shared.contracts import (
     OrderEvent,
     OutboundContent,
     OutboundMessage,
+    PresenceChanged,
     Recipient,
     ReplyCommand,
     SetStatusCommand,
@@ -50,8 +57,9 @@ from shared.topics import INBOX_TIMELINE
 
 
 class Router:
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, presence_timeout: timedelta) -> None:
         self.outbox = outbox
+        self.presence_timeout = presence_timeout
 
     async def _timeline(
         self,
@@ -285,6 +293,10 @@ class Router:
         now = datetime.now(UTC)
         content = await self._reply_content(conn, command, now)
         message_id = derived_id("message", command.shop_id, command.command_id)
+        online = customer_is_online(conversation["customer_online"],
+                                    conversation["last_customer_message_at"], now,
+                                    self.presence_timeout)
+        path = reply_path(conversation["channel"], online, conversation["customer_email"])
         await q.insert_message(
             conn,
             message_id=message_id,
@@ -293,12 +305,13 @@ class Router:
             direction="outbound",
             author="staff",
             staff_id=command.staff_id,
-            channel=conversation["channel"],
+            channel=path.channel or conversation["channel"],
             source_id=command.command_id,
             sent_at=now,
             text=command.text,
             content=content.model_dump(mode="json", exclude_none=True),
-            delivery_status="pending",
+            delivery_status="pending" if path.channel else "held",
+            delivery_reason=path.held_reason,
         )
         await q.set_last_message(
             conn, conversation["conversation_id"], now, reply_preview(content)
@@ -314,12 +327,17 @@ class Router:
             text=command.text,
             message_id=message_id,
             data={
-                "channel": conversation["channel"],
+                "channel": path.channel or conversation["channel"],
+                "email_fallback": path.email_fallback,
+                "held": path.channel is None,
                 **content.model_dump(mode="json", exclude_none=True, exclude={"text"}),
             },
         )
+        if path.channel is None:
+            return  # held until the customer is back (see on_presence)
         await self._send(conn, conversation, message_id=message_id, content=content,
-                         kind="human_reply", staff_id=command.staff_id, at=now)
+                         kind="human_reply", staff_id=command.staff_id, at=now,
+                         channel=path.channel)
 
     async def _send(
         self,
@@ -331,14 +349,17 @@ class Router:
         kind: str,
         staff_id: str | None,
         at: datetime,
+        channel: str | None = None,
     ) -> None:
-        """Put a message on the outbound topic of the channel the customer wrote from."""
+        """Put a message on the outbound topic of its channel: the one the customer wrote from,
+        unless the routing rules chose another (`channel`)."""
+        channel = channel or conversation["channel"]
         outbound = OutboundMessage(
             event_id=str(message_id),
             message_id=str(message_id),
             shop_id=conversation["shop_id"],
             conversation_id=str(conversation["conversation_id"]),
-            channel=conversation["channel"],
+            channel=channel,
             kind=kind,  # type: ignore[arg-type]
             recipient=Recipient(
                 thread_ref=conversation["thread_ref"],
@@ -349,8 +370,27 @@ class Router:
             content=content,
             staff_id=staff_id,
             created_at=at,
+            shop_name=await q.shop_name(conn, conversation["shop_id"]),
+            conversation_channel=conversation["channel"],
         )
-        await self.outbox.add(conn, reply_route(conversation["channel"]), outbound)
+        await self.outbox.add(conn, reply_route(channel), outbound)
+
+    # --- presence ---------------------------------------------------------------------------------
+
+    async def on_presence(self, conn: asyncpg.Connection, changes: list[PresenceChanged]) -> None:
+        for change in changes:
+            conversations = await q.set_customer_presence(
+                conn, change.shop_id, change.visitor_id, change.online, change.at
+            )
+            if not change.online:
+                continue
+            for conversation in conversations:  # the customer is back: release held replies
+                for held in await q.take_held_replies(conn, conversation["conversation_id"]):
+                    await self._send(
+                        conn, conversation, message_id=held["message_id"],
+                        content=OutboundContent(**held["content"]), kind="human_reply",
+                        staff_id=held["staff_id"], at=change.at,
+                    )
 
     # --- commerce context -------------------------------------------------------------------------
 

@@ -103,12 +103,13 @@ async def insert_message(
     content: dict[str, Any],
     staff_id: str | None = None,
     delivery_status: str | None = None,
+    delivery_reason: str | None = None,
 ) -> bool:
     """Insert once; returns False when the message already exists."""
     status = await conn.execute(
         """INSERT INTO messages (message_id, conversation_id, shop_id, direction, author, staff_id,
-               text, content, channel, source_id, sent_at, delivery_status)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               text, content, channel, source_id, sent_at, delivery_status, delivery_reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
            ON CONFLICT (message_id) DO NOTHING""",
         message_id,
         conversation_id,
@@ -122,6 +123,7 @@ async def insert_message(
         source_id,
         sent_at,
         delivery_status,
+        delivery_reason,
     )
     return status.endswith(" 1")
 
@@ -479,4 +481,39 @@ async def insert_customer_message_items(
                        $6::timestamptz[]) AS u(id, conv, seq, body, data, at)""",
         list(ids), list(conversations), list(seqs), list(texts),
         [json.dumps(d) for d in datas], list(times),
+    )
+
+
+async def shop_name(conn: asyncpg.Connection, shop_id: str) -> str | None:
+    return await conn.fetchval("SELECT name FROM shops WHERE shop_id = $1", shop_id)
+
+
+# --- presence ---------------------------------------------------------------------------------
+
+
+async def set_customer_presence(
+    conn: asyncpg.Connection, shop_id: str, visitor_id: str, online: bool, at: datetime
+) -> list[asyncpg.Record]:
+    """Record the visitor's presence on their conversations (newer news only); returns them."""
+    return await conn.fetch(
+        """UPDATE conversations SET customer_online = $3, customer_presence_at = $4
+           WHERE shop_id = $1 AND visitor_id = $2
+             AND (customer_presence_at IS NULL OR customer_presence_at <= $4)
+           RETURNING *""",
+        shop_id, visitor_id, online, at,
+    )
+
+
+async def take_held_replies(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID
+) -> list[asyncpg.Record]:
+    """The replies waiting for the customer, now on their way (oldest first)."""
+    return await conn.fetch(
+        """UPDATE messages SET delivery_status = 'pending', delivery_reason = NULL
+           WHERE message_id IN (
+               SELECT message_id FROM messages
+               WHERE conversation_id = $1 AND delivery_status = 'held' FOR UPDATE)
+           RETURNING message_id, content, staff_id, sent_at
+        """,
+        conversation_id,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.router import queries as q
 from services.router.handlers import Router
 from shared.kafka.consumer import Subscription
@@ -12,6 +14,7 @@ from shared.topics import (
     DELIVERY_RESULTS,
     INBOX_COMMANDS,
     ORDERS_EVENTS,
+    PRESENCE_CHANGES,
     SHOP_DISCOUNTS,
     SHOP_PRODUCTS,
     SHOP_SHOPS,
@@ -21,7 +24,7 @@ from shared.topics import (
 
 
 def build(service: Service) -> None:
-    router = Router(service.outbox)
+    router = Router(service.outbox, timedelta(seconds=service.settings.presence_timeout_seconds))
     service.consume(
         [
             Subscription(CHAT_INBOUND, router.on_chat_inbound),
@@ -30,6 +33,7 @@ def build(service: Service) -> None:
             Subscription(STOREFRONT_CART, router.on_cart),
             Subscription(ORDERS_EVENTS, router.on_order),
             Subscription(CLASSIFIER_TAGS, router.on_topic_tag),
+            Subscription(PRESENCE_CHANGES, router.on_presence),
             Subscription(SHOP_SHOPS, Router.upserting(q.upsert_shop)),
             Subscription(SHOP_STAFF, Router.upserting(q.upsert_staff)),
             Subscription(SHOP_PRODUCTS, Router.upserting(q.upsert_product)),

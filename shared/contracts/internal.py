@@ -115,6 +115,10 @@ class OutboundMessage(Event):
     content: OutboundContent
     staff_id: Id | None = None
     created_at: UtcTime
+    #: The shop's name (the sender name of an email).
+    shop_name: str | None = None
+    #: The channel of the conversation, when the message travels on another (email fallback).
+    conversation_channel: ChannelKey | None = None
 
     @property
     def key(self) -> str:
