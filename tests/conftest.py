@@ -109,6 +109,62 @@ async def producer(prepared: Settings) -> AsyncIterator[EventProducer]:
     await p.stop()
 
 
+class SmtpCatcher:
+    """A real SMTP server (aiosmtpd) the notifier delivers to; tests read what arrived and can
+    refuse addresses or take the server down."""
+
+    def __init__(self) -> None:
+        import email
+        import email.policy
+
+        from aiosmtpd.controller import Controller
+
+        self.port = free_port()
+        self.received: list[Any] = []
+        self.refused: set[str] = set()
+        catcher = self
+
+        class Handler:
+            async def handle_RCPT(self, server, session, envelope, address, options):
+                if address in catcher.refused:
+                    return "550 5.1.1 mailbox unavailable"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
+            async def handle_DATA(self, server, session, envelope):
+                catcher.received.append(
+                    email.message_from_bytes(envelope.content, policy=email.policy.default)
+                )
+                return "250 Message accepted"
+
+        # A stopped Controller cannot start again: each start makes a new one.
+        self._new_controller = lambda: Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self._controller: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self._controller = self._new_controller()
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def to(self, address: str) -> list[Any]:
+        return [m for m in self.received if address in str(m["To"])]
+
+
+@pytest.fixture(scope="session")
+def smtp() -> Iterator[SmtpCatcher]:
+    catcher = SmtpCatcher()
+    catcher.start()
+    yield catcher
+    with contextlib.suppress(Exception):
+        catcher.stop()
+
+
 class ServiceProcess:
     """One service run as `python -m services.<name>`, as in production."""
 
@@ -123,6 +179,7 @@ class ServiceProcess:
             "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
             "HTTP_PORT": str(self.port),
             "PRESENCE_TIMEOUT_SECONDS": str(PRESENCE_TIMEOUT),
+            "DELIVERY_STALE_SEND_SECONDS": "5",
             "PYTHONPATH": str(ROOT),
         }
         self.process: Any = None
@@ -167,12 +224,16 @@ class ServiceProcess:
 
 
 @pytest.fixture(scope="session")
-async def stack(prepared: Settings, workdir: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
+async def stack(
+    prepared: Settings, workdir: Path, smtp: SmtpCatcher
+) -> AsyncIterator[dict[str, ServiceProcess]]:
     services = {
         name: ServiceProcess(name, prepared, workdir)
         for name in ("router", "notifier", "gateway", "presence")
     }
     for service in services.values():
+        service.env["SMTP_URL"] = smtp.url
+        service.env["EMAIL_FROM_ADDRESS"] = "inbox@shop-mail.example"
         service.start()
     try:
         await asyncio.gather(*(s.wait_ready() for s in services.values()))

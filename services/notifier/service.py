@@ -25,7 +25,8 @@ def senders(service: Service) -> dict[str, Sender | RemoteSender]:
 
 
 def build(service: Service) -> None:
-    worker = DeliveryWorker(service.pool, service.outbox, senders(service), service.relay.wake)
+    worker = DeliveryWorker(service.pool, service.outbox, senders(service), service.relay.wake,
+                            service.settings.delivery_stale_send_seconds)
     service.consume([Subscription(topic, q.enqueue) for topic in OUTBOUND_TOPICS.values()])
     service.after_commit(worker.wake)
     service.background(worker.run)

@@ -25,8 +25,6 @@ from shared.topics import DELIVERY_RESULTS
 
 log = logging.getLogger(__name__)
 
-#: A send still "in flight" after this long belongs to a notifier that died mid-send.
-STALE_SEND_SECONDS = 120.0
 UNKNOWN_OUTCOME = (
     "the notifier stopped while sending; it is not sent again, to avoid a duplicate"
 )
@@ -45,8 +43,10 @@ class DeliveryWorker:
         outbox: Outbox,
         senders: dict[str, Sender | RemoteSender],
         results_written: Callable[[], None],
+        stale_send_seconds: float,
         batch: int = 100,
     ) -> None:
+        self._stale_send_seconds = stale_send_seconds
         self._pool = pool
         self._results_written = results_written
         self._outbox = outbox
@@ -111,7 +111,7 @@ class DeliveryWorker:
         """A send in flight when a notifier died: whether it left is unknown, and sending it
         again could deliver it twice, so it is reported failed with that reason instead."""
         async with self._pool.acquire() as conn, conn.transaction():
-            stale = await q.take_stale_sends(conn, STALE_SEND_SECONDS)
+            stale = await q.take_stale_sends(conn, self._stale_send_seconds)
             for row in stale:
                 message = OutboundMessage.model_validate(row["payload"])
                 await self._record(conn, message, row["attempts"], row["updated_at"], Outcome(
