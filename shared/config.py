@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     #: Signs the links that bring a customer back into their conversation. Set it in production.
     link_signing_secret: str = "development-only-secret"
     smtp_timeout_seconds: float = 30.0
+    #: Port of the notifier's SMTP endpoint for customers' email answers (0: off).
+    inbound_smtp_port: int = 0
     #: A send still in flight after this long belongs to a notifier that died mid-send: it is
     #: reported failed ("outcome unknown"), never sent again. Longer than any send can take.
     delivery_stale_send_seconds: float = 120.0

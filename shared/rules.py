@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -152,6 +152,48 @@ def shown_topics(topics: Sequence[str]) -> list[str]:
 def add_topic(topics: Sequence[str], topic: str) -> list[str]:
     """A new tag goes first; a repeated topic moves to the front; at most two are kept."""
     return [topic, *(t for t in topics if t != topic)][:TOPICS_SHOWN]
+
+
+# --- presence and the email fallback ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReplyPath:
+    """Where a reply goes: `channel` it travels on, or held (channel None) with the reason."""
+
+    channel: str | None
+    held_reason: str | None = None
+
+    @property
+    def email_fallback(self) -> bool:
+        return self.channel == "email"
+
+
+NO_EMAIL_HELD = "Waiting for the customer to come back: they left the store and gave no email."
+
+
+def customer_is_online(
+    customer_online: bool | None,
+    last_customer_message_at: datetime | None,
+    now: datetime,
+    presence_timeout: timedelta,
+) -> bool:
+    """Presence decides; with no presence signal ever seen, a customer who wrote within the
+    presence timeout counts as there."""
+    if customer_online is not None:
+        return customer_online
+    return last_customer_message_at is not None and (
+        now - last_customer_message_at < presence_timeout
+    )
+
+
+def reply_path(channel: str, online: bool, email: str | None) -> ReplyPath:
+    """A reply leaves on the channel the customer wrote from. The exception: online store chat
+    when the customer has left the store goes by email, or waits for them without an email."""
+    if channel != "online_store_chat" or online:
+        return ReplyPath(channel)
+    if email:
+        return ReplyPath("email")
+    return ReplyPath(None, NO_EMAIL_HELD)
 
 
 # --- staff ---------------------------------------------------------------------------------------

@@ -234,6 +234,8 @@ async def stack(
     for service in services.values():
         service.env["SMTP_URL"] = smtp.url
         service.env["EMAIL_FROM_ADDRESS"] = "inbox@shop-mail.example"
+    services["notifier"].env["INBOUND_SMTP_PORT"] = str(free_port())
+    for service in services.values():
         service.start()
     try:
         await asyncio.gather(*(s.wait_ready() for s in services.values()))

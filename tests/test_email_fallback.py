@@ -165,3 +165,49 @@ async def test_no_email_is_sent_twice_across_a_notifier_restart(stack, producer,
     await asyncio.sleep(1)
     subjects = [m.get_body(("plain",)).get_content().splitlines()[0] for m in smtp.to(email)]
     assert len(subjects) == len(set(subjects)), subjects  # never the same reply twice
+
+
+async def test_the_customers_email_answer_comes_back_into_the_same_conversation(
+    stack, producer, db, smtp
+):
+    from email.message import EmailMessage
+
+    import aiosmtplib
+
+    email = f"{unique('maja')}@example.se"
+    shop, _, conversation = await _offline_conversation(producer, db, email)
+    cid = conversation["conversation_id"]
+    await _reply(producer, shop.shop_id, cid, "Which size do you need?")
+    sent = (await eventually(lambda: _async(smtp.to(email))))[0]
+
+    answer = EmailMessage()
+    answer["From"] = f"Maja Berg <{email}>"
+    answer["To"] = str(sent["From"])
+    answer["Subject"] = f"Re: {sent['Subject']}"
+    answer["Message-ID"] = f"<{unique('answer')}@example.se>"
+    answer["In-Reply-To"] = str(sent["Message-ID"])
+    answer["References"] = f"{sent['References']} {sent['Message-ID']}"
+    answer.set_content(
+        "Size M please!\n\nOn Mon, 23 Nov 2026, Fjord & Pine wrote:\n> Which size do you need?\n"
+    )
+    port = int(stack["notifier"].env["INBOUND_SMTP_PORT"])
+    for _ in range(2):  # a mail server delivering twice changes nothing
+        await aiosmtplib.send(answer, hostname="127.0.0.1", port=port)
+    await eventually(lambda: db.fetchval(
+        "SELECT count(*) = 1 FROM messages WHERE conversation_id = $1 AND text = 'Size M please!'",
+        cid))
+    assert await db.fetchval(
+        "SELECT count(*) FROM conversations WHERE shop_id = $1", shop.shop_id) == 1
+    await asyncio.sleep(0.5)
+    assert await db.fetchval(
+        "SELECT count(*) FROM messages WHERE conversation_id = $1 AND direction = 'inbound'",
+        cid) == 2
+
+    stranger = EmailMessage()
+    stranger["From"], stranger["To"], stranger["Subject"] = email, "x@example", "hello"
+    stranger.set_content("no thread here")
+    try:
+        await aiosmtplib.send(stranger, hostname="127.0.0.1", port=port)
+        raise AssertionError("an email answering nothing of ours was accepted")
+    except aiosmtplib.SMTPDataError as exc:
+        assert exc.code == 550

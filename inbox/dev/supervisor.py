@@ -127,11 +127,15 @@ class DevStack:
             base_env, self.logs / "mailcatcher.log", mail_http_port,
         )
         self.children.append(catcher)
+        self.inbound_smtp_port = free_port(2525)
         for name in SERVICES:
             port = gateway_port if name == "gateway" else free_port(SERVICE_PORTS[name])
+            env = {**base_env, "HTTP_PORT": str(port)}
+            if name == "notifier":
+                env["INBOUND_SMTP_PORT"] = str(self.inbound_smtp_port)
             self.children.append(Supervised(
-                name, [sys.executable, "-m", f"services.{name}"],
-                {**base_env, "HTTP_PORT": str(port)}, self.logs / f"{name}.log", port,
+                name, [sys.executable, "-m", f"services.{name}"], env,
+                self.logs / f"{name}.log", port,
             ))
         for child in self.children:
             child.start()
@@ -219,6 +223,7 @@ def run(with_demo: bool = True) -> int:
             f"ready in {time.monotonic() - started:.1f}s. Where to look:",
             f"  merchant API      {gateway}/api/v1/docs  (OpenAPI: {gateway}/api/v1/openapi.json)",
             f"  mail catcher      http://127.0.0.1:{ports['mailcatcher']}/  ({settings.smtp_url})",
+            f"  customer answers  smtp://127.0.0.1:{stack.inbound_smtp_port} (email replies in)",
             f"  Kafka             {settings.kafka_bootstrap_servers}",
             f"  PostgreSQL        {settings.database_url}",
             "  metrics / health  "

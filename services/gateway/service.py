@@ -2,23 +2,98 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 
 from services.gateway.api import router as merchant_api
 from shared.service import Service
+
+DESCRIPTION = """\
+Conversations between a shop and its customers.
+
+Authenticate with a staff member's token: `Authorization: Bearer <token>`. A staff member only
+ever sees their own shop: another shop's conversation or saved reply is simply not found (404).
+Any active staff member may read and answer the shop's conversations; assignment is limited to
+staff holding the `online_store_chat` permission, and the subject to staff holding `messaging`.
+
+Commands (replies, assignment, status, subject, notes…) are checked against the shop's data and
+answered `202 Accepted`: they are queued on `inbox.commands` and their effect shows on the
+conversation and its timeline shortly after. Conversations cannot be deleted: close them.
+
+Every error answer is a JSON object `{"detail": "<what went wrong>"}`.
+"""
+
+TAGS = [
+    {"name": "conversations", "description": "The conversation list and one conversation."},
+    {"name": "conversation commands", "description": "Act on a conversation (queued, 202)."},
+    {"name": "staff", "description": "The caller and the staff a conversation can go to."},
+    {"name": "saved replies", "description": "Per-shop snippets with placeholders."},
+    {"name": "catalog", "description": "Products and discount codes to share in a reply."},
+]
+
+_INVALID = "The request is invalid or refused by the rules; `detail` says why."
+_WHERE = {"body": "body field", "query": "query parameter", "path": "path parameter"}
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one readable message."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ())]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        if len(loc) > 1:
+            parts.append(f"{_WHERE.get(loc[0], loc[0])} {'.'.join(loc[1:])}: {message}")
+        elif loc == ["body"]:
+            parts.append(f"request body: {message}")
+        else:
+            parts.append(message)
+    return "; ".join(parts) or "invalid request"
+
+
+async def _on_validation_error(request: Request, exc: Any) -> JSONResponse:
+    return JSONResponse({"detail": _validation_detail(exc)}, status_code=422)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document, with every 422 described by the body this API really sends."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+        )
+        for operation in (op for ops in schema["paths"].values() for op in ops.values()):
+            invalid = operation.get("responses", {}).get("422")
+            if invalid is not None:
+                invalid["description"] = _INVALID
+                invalid["content"] = {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+                }
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema.get("components", {}).get("schemas", {}).pop(name, None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app() -> FastAPI:
     app = FastAPI(
         title="Inbox merchant API",
         version="1",
-        description="Conversations between a shop and its customers. Conversations cannot be "
-        "deleted: close them instead.",
+        description=DESCRIPTION,
         openapi_url="/api/v1/openapi.json",
+        openapi_tags=TAGS,
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.include_router(merchant_api)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 

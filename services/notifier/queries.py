@@ -125,3 +125,20 @@ async def sent_in_conversation(
         conversation_id, channel, before_message_id,
     )
     return [r["message_id"] for r in rows]
+
+
+async def thread_of_email(pool: asyncpg.Pool, ids: list[str]) -> asyncpg.Record | None:
+    """The conversation one of our emails belongs to (shop_id, conversation_id, channel,
+    thread_ref): from the delivery that sent it, or from the thread root's conversation id."""
+    root = "conversation-"
+    conversation_ids = [i.removeprefix(root) for i in ids if i.startswith(root)]
+    return await pool.fetchrow(
+        """SELECT shop_id, conversation_id,
+                  coalesce(payload->>'conversation_channel', payload->>'channel') AS channel,
+                  payload->'recipient'->>'thread_ref' AS thread_ref
+           FROM deliveries
+           WHERE message_id = ANY($1::text[]) OR conversation_id = ANY($2::text[])
+           ORDER BY (message_id = ANY($1::text[])) DESC
+           LIMIT 1""",
+        ids, conversation_ids,
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from services.notifier import queries as q
+from services.notifier.inbound_email import serve_inbound_smtp
 from services.notifier.senders import (
     NotConnectedSender,
     RemoteSender,
@@ -28,5 +31,18 @@ def build(service: Service) -> None:
     worker = DeliveryWorker(service.pool, service.outbox, senders(service), service.relay.wake,
                             service.settings.delivery_stale_send_seconds)
     service.consume([Subscription(topic, q.enqueue) for topic in OUTBOUND_TOPICS.values()])
+    if service.settings.inbound_smtp_port:
+
+        async def inbound_email() -> None:
+            server = await serve_inbound_smtp(
+                service.pool, service.producer, service.settings.http_host,
+                service.settings.inbound_smtp_port,
+            )
+            try:
+                await asyncio.Event().wait()  # until the service stops (cancelled)
+            finally:
+                server.close()
+
+        service.background(inbound_email)
     service.after_commit(worker.wake)
     service.background(worker.run)

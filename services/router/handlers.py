@@ -10,13 +10,7 @@ import asyncpg
 
 from services.router import queries as q
 from services.router.ingest import store_customer_messages
-from services.router.rules import (
-    customer_is_online,
-    preview,
-    reply_path,
-    reply_preview,
-    reply_route,
-)
+from services.router.rules import preview, reply_preview, reply_route
 from shared.contracts import (
     AddNoteCommand,
     AssignCommand,
@@ -48,10 +42,12 @@ from shared.rules import (
     cart_header,
     check_assignable,
     customer_attachments,
+    customer_is_online,
     customer_key,
     discount_link,
     order_status,
     product_link,
+    reply_path,
 )
 from shared.topics import INBOX_TIMELINE
 

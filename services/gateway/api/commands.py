@@ -1,0 +1,293 @@
+"""Commands on a conversation: each is checked against the shop's data with the shared rules
+(so a bad request is a 4xx here, not a dead letter later), then queued on `inbox.commands`.
+The router applies it; its effect shows on the conversation and its timeline."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+
+from services.gateway import queries as q
+from services.gateway.api.common import (
+    Accepted,
+    Staff,
+    build_command,
+    conversation_or_404,
+    errors,
+    pool,
+    publish,
+)
+from services.gateway.api.saved_replies import expand_saved_reply
+from shared.contracts import (
+    AddNoteCommand,
+    AssignCommand,
+    MarkUnreadCommand,
+    ReplyCommand,
+    SetStatusCommand,
+    SetSubjectCommand,
+    TurnOffOrderUpdatesCommand,
+    UnassignCommand,
+)
+from shared.rules import (
+    DiscountFacts,
+    ProductFacts,
+    RuleViolation,
+    check_assignable,
+    discount_link,
+    may_see_subject,
+    product_link,
+)
+
+router = APIRouter(tags=["conversation commands"])
+
+_ACCEPTED = {"status_code": 202, "response_model": Accepted}
+
+
+class ReplyIn(BaseModel):
+    """Text, and/or one of a product, a discount code or an image; or a saved reply."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(default=None, max_length=20_000)
+    product_id: str | None = Field(
+        default=None, max_length=200, description="a product on the Online Store sales channel"
+    )
+    discount_code: str | None = Field(
+        default=None,
+        max_length=255,
+        description="an existing, active code (case-insensitive); the customer gets a link "
+        "that applies it to their cart",
+    )
+    image_url: HttpUrl | None = None
+    saved_reply_id: uuid.UUID | None = Field(
+        default=None,
+        description="use this saved reply, its placeholders filled, as the text "
+        "(not combined with `text`)",
+    )
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    staff_id: str = Field(min_length=1, max_length=200, description="see /staff/assignable")
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["open", "closed"]
+
+
+class SubjectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(max_length=255, description="an empty subject clears it")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+
+
+class OrderUpdatesOffIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    order_id: str = Field(min_length=1, max_length=200, description="an order of the shop")
+
+
+def _refused(exc: RuleViolation) -> HTTPException:
+    return HTTPException(422, str(exc))
+
+
+@router.post(
+    "/conversations/{conversation_id}/replies",
+    **_ACCEPTED,
+    summary="Reply to the customer, on the channel they wrote from",
+    responses=errors(404, 422, 503),
+)
+async def reply(request: Request, staff: Staff, conversation_id: str, body: ReplyIn) -> Accepted:
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    db = pool(request)
+    text = body.text
+    if body.saved_reply_id is not None:
+        if body.text is not None:
+            raise HTTPException(422, "text cannot be combined with saved_reply_id")
+        saved = await q.saved_reply(db, staff.shop_id, body.saved_reply_id)
+        if saved is None:
+            raise HTTPException(422, "no such saved reply")
+        text = await expand_saved_reply(db, staff, saved, conversation)
+    command: ReplyCommand = build_command(
+        ReplyCommand,
+        type="reply",
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+        text=text,
+        product_id=body.product_id,
+        discount_code=body.discount_code,
+        image_url=body.image_url,
+    )
+    try:
+        if command.product_id:
+            product = await q.product(db, staff.shop_id, command.product_id)
+            product_link(ProductFacts(**dict(product)) if product else None, command.product_id)
+        if command.discount_code:
+            found = await q.discount(db, staff.shop_id, command.discount_code)
+            shop = await q.shop(db, staff.shop_id)
+            link = discount_link(
+                DiscountFacts(**dict(found)) if found else None,
+                command.discount_code,
+                shop["domain"] if shop else "",
+                datetime.now(UTC),
+            )
+            # Codes are case-insensitive: send the shop's own spelling.
+            command = command.model_copy(update={"discount_code": link["code"]})
+    except RuleViolation as exc:
+        raise _refused(exc) from None
+    return await publish(request, command)
+
+
+@router.post(
+    "/conversations/{conversation_id}/assign",
+    **_ACCEPTED,
+    summary="Assign to a staff member holding the online store chat permission",
+    responses=errors(404, 422, 503),
+)
+async def assign(request: Request, staff: Staff, conversation_id: str, body: AssignIn) -> Accepted:
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    member = await q.staff_member(pool(request), staff.shop_id, body.staff_id)
+    if member is None:
+        raise HTTPException(422, "no such staff member")
+    try:
+        check_assignable(member["name"], member["permissions"], member["active"])
+    except RuleViolation as exc:
+        raise _refused(exc) from None
+    return await publish(request, build_command(
+        AssignCommand,
+        type="assign",
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+        assignee_staff_id=member["staff_id"],
+    ))
+
+
+@router.post(
+    "/conversations/{conversation_id}/unassign",
+    **_ACCEPTED,
+    summary="Remove the assignee",
+    responses=errors(404, 503),
+)
+async def unassign(request: Request, staff: Staff, conversation_id: str) -> Accepted:
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    return await publish(request, build_command(
+        UnassignCommand,
+        type="unassign",
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+    ))
+
+
+@router.post(
+    "/conversations/{conversation_id}/status",
+    **_ACCEPTED,
+    summary="Open or close (archive) the conversation",
+    responses=errors(404, 422, 503),
+)
+async def set_status(
+    request: Request, staff: Staff, conversation_id: str, body: StatusIn
+) -> Accepted:
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    return await publish(request, build_command(
+        SetStatusCommand,
+        type="set_status",
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+        status=body.status,
+    ))
+
+
+@router.post(
+    "/conversations/{conversation_id}/mark-unread",
+    **_ACCEPTED,
+    summary="Mark the conversation unread",
+    responses=errors(404, 503),
+)
+async def mark_unread(request: Request, staff: Staff, conversation_id: str) -> Accepted:
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    return await publish(request, build_command(
+        MarkUnreadCommand,
+        type="mark_unread",
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+    ))
+
+
+@router.put(
+    "/conversations/{conversation_id}/subject",
+    **_ACCEPTED,
+    summary="Set the subject (needs the messaging permission)",
+    responses=errors(403, 404, 422, 503),
+)
+async def set_subject(
+    request: Request, staff: Staff, conversation_id: str, body: SubjectIn
+) -> Accepted:
+    if not may_see_subject(staff.permissions):
+        raise HTTPException(403, "setting the subject needs the messaging permission")
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    return await publish(request, build_command(
+        SetSubjectCommand,
+        type="set_subject",
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+        subject=body.subject,
+    ))
+
+
+@router.post(
+    "/conversations/{conversation_id}/notes",
+    **_ACCEPTED,
+    summary="Leave a note on the customer (staff only, never shown to the customer)",
+    responses=errors(404, 422, 503),
+)
+async def add_note(request: Request, staff: Staff, conversation_id: str, body: NoteIn) -> Accepted:
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    return await publish(request, build_command(
+        AddNoteCommand,
+        type="add_note",
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+        text=body.text,
+    ))
+
+
+@router.post(
+    "/conversations/{conversation_id}/turn-off-order-updates",
+    **_ACCEPTED,
+    summary="Send no more updates about one order (e.g. it went to the wrong person)",
+    responses=errors(404, 422, 503),
+)
+async def turn_off_order_updates(
+    request: Request, staff: Staff, conversation_id: str, body: OrderUpdatesOffIn
+) -> Accepted:
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    if await q.order(pool(request), staff.shop_id, body.order_id) is None:
+        raise HTTPException(422, f"order {body.order_id!r} does not exist in this shop")
+    return await publish(request, build_command(
+        TurnOffOrderUpdatesCommand,
+        type="turn_off_order_updates",
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+        order_id=body.order_id,
+    ))

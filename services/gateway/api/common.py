@@ -1,0 +1,103 @@
+"""What every part of the merchant API shares: the caller, error bodies, publishing commands."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Annotated, Any, Literal
+
+import asyncpg
+from aiokafka.errors import KafkaError
+from fastapi import Depends, HTTPException, Request
+from pydantic import BaseModel, Field, ValidationError
+
+from services.gateway import queries as q
+from services.gateway.auth import StaffMember, current_staff
+from shared.topics import INBOX_COMMANDS
+
+log = logging.getLogger(__name__)
+
+#: The authenticated staff member; every handler's data is confined to `staff.shop_id`.
+Staff = Annotated[StaffMember, Depends(current_staff)]
+
+CONVERSATION_NOT_FOUND = "conversation not found"
+SAVED_REPLY_NOT_FOUND = "saved reply not found"
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx answer: one message meant for the person using the API."""
+
+    detail: str = Field(examples=["conversation not found"])
+
+
+_ERROR_DESCRIPTIONS = {
+    401: "Missing or invalid bearer token.",
+    403: "The staff member lacks the permission this needs.",
+    404: "Not found in the caller's shop.",
+    405: "The operation is not allowed on this resource.",
+    409: "Conflicts with existing data.",
+    422: "The request is invalid or refused by the rules; `detail` says why.",
+    503: "The command could not be queued; retry.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI descriptions of the error answers an endpoint may give."""
+    return {code: {"model": ErrorBody, "description": _ERROR_DESCRIPTIONS[code]} for code in codes}
+
+
+class Accepted(BaseModel):
+    """The command is queued on `inbox.commands`; its effect appears on the timeline."""
+
+    command_id: str
+    status: Literal["accepted"] = "accepted"
+
+
+def pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.service.pool
+
+
+def parse_uuid(value: str, not_found: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise HTTPException(404, not_found) from None
+
+
+async def conversation_or_404(
+    request: Request, staff: StaffMember, conversation_id: str
+) -> asyncpg.Record:
+    """The caller's shop's conversation; another shop's or a malformed id is simply not found."""
+    row = await q.conversation(
+        pool(request), staff.shop_id, parse_uuid(conversation_id, CONVERSATION_NOT_FOUND)
+    )
+    if row is None:
+        raise HTTPException(404, CONVERSATION_NOT_FOUND)
+    return row
+
+
+def validation_message(exc: ValidationError) -> str:
+    """A contract's validation errors as one readable sentence."""
+    parts = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        field = ".".join(str(p) for p in error.get("loc", ()))
+        parts.append(f"{field}: {message}" if field else message)
+    return "; ".join(parts)
+
+
+def build_command(model: type[BaseModel], **fields: Any) -> Any:
+    """Build a command of `inbox.commands`; whatever its contract refuses is a 422."""
+    try:
+        return model(command_id=str(uuid.uuid4()), **fields)
+    except ValidationError as exc:
+        raise HTTPException(422, validation_message(exc)) from None
+
+
+async def publish(request: Request, command: Any) -> Accepted:
+    try:
+        await request.app.state.service.producer.send_and_wait(INBOX_COMMANDS, command)
+    except KafkaError as exc:
+        log.warning("command %s not published: %s", command.command_id, exc)
+        raise HTTPException(503, "the command could not be queued; try again") from None
+    return Accepted(command_id=command.command_id)

@@ -1,0 +1,221 @@
+"""Saved replies: per-shop snippets with a shortcut and placeholders.
+
+They are shop configuration, not conversation state, so the gateway stores them itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import asyncpg
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.gateway import queries as q
+from services.gateway.api.common import (
+    SAVED_REPLY_NOT_FOUND,
+    Staff,
+    conversation_or_404,
+    errors,
+    parse_uuid,
+    pool,
+)
+from services.gateway.auth import StaffMember
+from shared.rules import PLACEHOLDERS, expand_placeholders, first_name, unknown_placeholders
+
+router = APIRouter(tags=["saved replies"])
+
+_PLACEHOLDER_HELP = "Placeholders: " + ", ".join(f"`{{{{ {p} }}}}`" for p in PLACEHOLDERS) + "."
+
+Shortcut = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^\S+$")
+]
+Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+
+
+class SavedReplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shortcut: Shortcut = Field(
+        description="unique in the shop (case-insensitive), no spaces", examples=["shipping"]
+    )
+    body: Body = Field(
+        description=_PLACEHOLDER_HELP,
+        examples=["Hi {{ customer_first_name }}, your order {{ order_number }} ships today!"],
+    )
+
+
+class SavedReply(BaseModel):
+    saved_reply_id: uuid.UUID
+    shortcut: str
+    body: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SavedReplyList(BaseModel):
+    items: list[SavedReply]
+
+
+class SavedReplyPreview(BaseModel):
+    saved_reply_id: uuid.UUID
+    conversation_id: uuid.UUID
+    text: str
+
+
+def _saved_reply(row: asyncpg.Record) -> SavedReply:
+    fields = dict(row)
+    return SavedReply(saved_reply_id=fields.pop("reply_id"), **fields)
+
+
+def _check_placeholders(body: str) -> None:
+    unknown = unknown_placeholders(body)
+    if unknown:
+        raise HTTPException(
+            422,
+            f"unknown placeholders: {', '.join(unknown)} (known: {', '.join(PLACEHOLDERS)})",
+        )
+
+
+def _duplicate(shortcut: str) -> HTTPException:
+    return HTTPException(409, f"a saved reply with the shortcut {shortcut!r} already exists")
+
+
+async def _saved_reply_or_404(
+    request: Request, staff: StaffMember, reply_id: str
+) -> asyncpg.Record:
+    row = await q.saved_reply(
+        pool(request), staff.shop_id, parse_uuid(reply_id, SAVED_REPLY_NOT_FOUND)
+    )
+    if row is None:
+        raise HTTPException(404, SAVED_REPLY_NOT_FOUND)
+    return row
+
+
+# --- expansion (also used by replies) ----------------------------------------------------------
+
+
+async def placeholder_values(
+    db: asyncpg.Pool, staff: StaffMember, conversation: asyncpg.Record
+) -> dict[str, str | None]:
+    shop = await q.shop(db, staff.shop_id)
+    newest = await q.recent_orders(
+        db, staff.shop_id, conversation["customer_id"], conversation["customer_email"], 1
+    )
+    return {
+        "customer_first_name": first_name(conversation["customer_name"]),
+        "customer_name": conversation["customer_name"],
+        "order_number": newest[0]["order_number"] if newest else None,
+        "shop_name": shop["name"] if shop else None,
+        "staff_name": staff.name,
+    }
+
+
+async def expand_saved_reply(
+    db: asyncpg.Pool, staff: StaffMember, saved: asyncpg.Record, conversation: asyncpg.Record
+) -> str:
+    return expand_placeholders(saved["body"], await placeholder_values(db, staff, conversation))
+
+
+# --- endpoints -----------------------------------------------------------------------------------
+
+
+@router.get("/saved-replies", response_model=SavedReplyList, summary="The shop's saved replies",
+            responses=errors(422))
+async def list_saved_replies(
+    request: Request,
+    staff: Staff,
+    q_: Annotated[
+        str | None, Query(alias="q", max_length=200, description="text in shortcut or body")
+    ] = None,
+) -> SavedReplyList:
+    rows = await q.saved_replies(pool(request), staff.shop_id, q_.strip() if q_ else None)
+    return SavedReplyList(items=[_saved_reply(r) for r in rows])
+
+
+@router.post(
+    "/saved-replies",
+    status_code=201,
+    response_model=SavedReply,
+    summary="Create a saved reply",
+    responses=errors(409, 422),
+)
+async def create_saved_reply(request: Request, staff: Staff, body: SavedReplyIn) -> SavedReply:
+    _check_placeholders(body.body)
+    try:
+        row = await q.insert_saved_reply(
+            pool(request), staff.shop_id, body.shortcut, body.body, staff.staff_id
+        )
+    except asyncpg.UniqueViolationError:
+        raise _duplicate(body.shortcut) from None
+    return _saved_reply(row)
+
+
+@router.get(
+    "/saved-replies/{saved_reply_id}",
+    response_model=SavedReply,
+    summary="One saved reply",
+    responses=errors(404),
+)
+async def get_saved_reply(request: Request, staff: Staff, saved_reply_id: str) -> SavedReply:
+    return _saved_reply(await _saved_reply_or_404(request, staff, saved_reply_id))
+
+
+@router.put(
+    "/saved-replies/{saved_reply_id}",
+    response_model=SavedReply,
+    summary="Replace a saved reply's shortcut and body",
+    responses=errors(404, 409, 422),
+)
+async def update_saved_reply(
+    request: Request, staff: Staff, saved_reply_id: str, body: SavedReplyIn
+) -> SavedReply:
+    reply_id = parse_uuid(saved_reply_id, SAVED_REPLY_NOT_FOUND)
+    _check_placeholders(body.body)
+    try:
+        row = await q.update_saved_reply(
+            pool(request), staff.shop_id, reply_id, body.shortcut, body.body
+        )
+    except asyncpg.UniqueViolationError:
+        raise _duplicate(body.shortcut) from None
+    if row is None:
+        raise HTTPException(404, SAVED_REPLY_NOT_FOUND)
+    return _saved_reply(row)
+
+
+@router.delete(
+    "/saved-replies/{saved_reply_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a saved reply",
+    responses=errors(404),
+)
+async def delete_saved_reply(request: Request, staff: Staff, saved_reply_id: str) -> Response:
+    reply_id = parse_uuid(saved_reply_id, SAVED_REPLY_NOT_FOUND)
+    if not await q.delete_saved_reply(pool(request), staff.shop_id, reply_id):
+        raise HTTPException(404, SAVED_REPLY_NOT_FOUND)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/saved-replies/{saved_reply_id}/preview",
+    response_model=SavedReplyPreview,
+    summary="A saved reply expanded for one conversation",
+    responses=errors(404, 422),
+)
+async def preview_saved_reply(
+    request: Request,
+    staff: Staff,
+    saved_reply_id: str,
+    conversation_id: Annotated[str, Query(max_length=64)],
+) -> SavedReplyPreview:
+    saved = await _saved_reply_or_404(request, staff, saved_reply_id)
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    return SavedReplyPreview(
+        saved_reply_id=saved["reply_id"],
+        conversation_id=conversation["conversation_id"],
+        text=await expand_saved_reply(pool(request), staff, saved, conversation),
+    )
