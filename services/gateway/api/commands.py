@@ -20,6 +20,7 @@ from services.gateway.api.common import (
     errors,
     pool,
     publish,
+    send_command,
 )
 from services.gateway.api.saved_replies import expand_saved_reply
 from shared.contracts import (
@@ -167,14 +168,13 @@ async def assign(request: Request, staff: Staff, conversation_id: str, body: Ass
         check_assignable(member["name"], member["permissions"], member["active"])
     except RuleViolation as exc:
         raise _refused(exc) from None
-    return await publish(request, build_command(
+    return await send_command(
+        request,
+        staff,
+        conversation,
         AssignCommand,
-        type="assign",
-        shop_id=staff.shop_id,
-        conversation_id=str(conversation["conversation_id"]),
-        staff_id=staff.staff_id,
         assignee_staff_id=member["staff_id"],
-    ))
+    )
 
 
 @router.post(
@@ -185,13 +185,7 @@ async def assign(request: Request, staff: Staff, conversation_id: str, body: Ass
 )
 async def unassign(request: Request, staff: Staff, conversation_id: str) -> Accepted:
     conversation = await conversation_or_404(request, staff, conversation_id)
-    return await publish(request, build_command(
-        UnassignCommand,
-        type="unassign",
-        shop_id=staff.shop_id,
-        conversation_id=str(conversation["conversation_id"]),
-        staff_id=staff.staff_id,
-    ))
+    return await send_command(request, staff, conversation, UnassignCommand)
 
 
 @router.post(
@@ -204,14 +198,7 @@ async def set_status(
     request: Request, staff: Staff, conversation_id: str, body: StatusIn
 ) -> Accepted:
     conversation = await conversation_or_404(request, staff, conversation_id)
-    return await publish(request, build_command(
-        SetStatusCommand,
-        type="set_status",
-        shop_id=staff.shop_id,
-        conversation_id=str(conversation["conversation_id"]),
-        staff_id=staff.staff_id,
-        status=body.status,
-    ))
+    return await send_command(request, staff, conversation, SetStatusCommand, status=body.status)
 
 
 @router.post(
@@ -222,13 +209,7 @@ async def set_status(
 )
 async def mark_unread(request: Request, staff: Staff, conversation_id: str) -> Accepted:
     conversation = await conversation_or_404(request, staff, conversation_id)
-    return await publish(request, build_command(
-        MarkUnreadCommand,
-        type="mark_unread",
-        shop_id=staff.shop_id,
-        conversation_id=str(conversation["conversation_id"]),
-        staff_id=staff.staff_id,
-    ))
+    return await send_command(request, staff, conversation, MarkUnreadCommand)
 
 
 @router.put(
@@ -243,14 +224,7 @@ async def set_subject(
     if not may_see_subject(staff.permissions):
         raise HTTPException(403, "setting the subject needs the messaging permission")
     conversation = await conversation_or_404(request, staff, conversation_id)
-    return await publish(request, build_command(
-        SetSubjectCommand,
-        type="set_subject",
-        shop_id=staff.shop_id,
-        conversation_id=str(conversation["conversation_id"]),
-        staff_id=staff.staff_id,
-        subject=body.subject,
-    ))
+    return await send_command(request, staff, conversation, SetSubjectCommand, subject=body.subject)
 
 
 @router.post(
@@ -261,14 +235,7 @@ async def set_subject(
 )
 async def add_note(request: Request, staff: Staff, conversation_id: str, body: NoteIn) -> Accepted:
     conversation = await conversation_or_404(request, staff, conversation_id)
-    return await publish(request, build_command(
-        AddNoteCommand,
-        type="add_note",
-        shop_id=staff.shop_id,
-        conversation_id=str(conversation["conversation_id"]),
-        staff_id=staff.staff_id,
-        text=body.text,
-    ))
+    return await send_command(request, staff, conversation, AddNoteCommand, text=body.text)
 
 
 @router.post(
@@ -283,11 +250,10 @@ async def turn_off_order_updates(
     conversation = await conversation_or_404(request, staff, conversation_id)
     if await q.order(pool(request), staff.shop_id, body.order_id) is None:
         raise HTTPException(422, f"order {body.order_id!r} does not exist in this shop")
-    return await publish(request, build_command(
+    return await send_command(
+        request,
+        staff,
+        conversation,
         TurnOffOrderUpdatesCommand,
-        type="turn_off_order_updates",
-        shop_id=staff.shop_id,
-        conversation_id=str(conversation["conversation_id"]),
-        staff_id=staff.staff_id,
         order_id=body.order_id,
-    ))
+    )

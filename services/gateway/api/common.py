@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -92,6 +92,25 @@ def build_command(model: type[BaseModel], **fields: Any) -> Any:
         return model(command_id=str(uuid.uuid4()), **fields)
     except ValidationError as exc:
         raise HTTPException(422, validation_message(exc)) from None
+
+
+async def send_command(
+    request: Request,
+    staff: StaffMember,
+    conversation: asyncpg.Record,
+    model: type[BaseModel],
+    **fields: Any,
+) -> Accepted:
+    """Build the staff member's command on this conversation and queue it."""
+    command_type = get_args(model.model_fields["type"].annotation)[0]
+    return await publish(request, build_command(
+        model,
+        type=command_type,
+        shop_id=staff.shop_id,
+        conversation_id=str(conversation["conversation_id"]),
+        staff_id=staff.staff_id,
+        **fields,
+    ))
 
 
 async def publish(request: Request, command: Any) -> Accepted:
