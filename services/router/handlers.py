@@ -10,7 +10,7 @@ import asyncpg
 
 from services.router import queries as q
 from services.router.ingest import store_customer_messages
-from services.router.rules import preview, reply_preview, reply_route
+from services.router.rules import reply_preview, reply_route
 from shared.contracts import (
     AddNoteCommand,
     AssignCommand,
@@ -41,7 +41,6 @@ from shared.rules import (
     cart_event_text,
     cart_header,
     check_assignable,
-    customer_attachments,
     customer_is_online,
     customer_key,
     discount_link,
@@ -103,65 +102,17 @@ class Router:
     # --- customer messages ------------------------------------------------------------------------
 
     async def on_chat_inbound(self, conn: asyncpg.Connection, events: list[ChatInbound]) -> None:
-        needs_notice = any(
-            customer_attachments(e.channel, [a.model_dump() for a in e.attachments])[1]
-            for e in events
-        )
-        if not needs_notice:
-            await store_customer_messages(conn, self.outbox, events)
-            return
-        for event in events:  # one by one, so each refusal notice follows its own message
-            await self._customer_message(conn, event)
-
-    async def _customer_message(self, conn: asyncpg.Connection, event: ChatInbound) -> None:
-        if not await q.shop_exists(conn, event.shop_id):
-            raise Rejected(f"unknown shop {event.shop_id!r}")
-        conversation = await q.upsert_conversation_for_message(
-            conn,
-            derived_id("conversation", event.shop_id, event.channel, event.thread_ref),
-            event,
-            preview(event.text, fallback="(attachment)"),
-        )
-        message_id = derived_id("message", event.shop_id, event.event_id)
-        attachments, refused = customer_attachments(
-            event.channel, [a.model_dump(mode="json") for a in event.attachments]
-        )
-        await q.insert_message(
-            conn,
-            message_id=message_id,
-            conversation_id=conversation["conversation_id"],
-            shop_id=event.shop_id,
-            direction="inbound",
-            author="customer",
-            channel=event.channel,
-            source_id=event.event_id,
-            sent_at=event.sent_at,
-            text=event.text,
-            content={"attachments": attachments} if attachments else {},
-        )
-        await self._timeline(
-            conn,
-            conversation,
-            item_id=message_id,
-            kind="customer_message",
-            author="customer",
-            at=event.sent_at,
-            text=event.text,
-            message_id=message_id,
-            data={"attachments": attachments} if attachments else None,
-        )
-        if refused:
-            await self._refuse_attachments(conn, conversation, event, refused)
+        for event, refused in await store_customer_messages(conn, self.outbox, events):
+            await self._refuse_attachments(conn, event, refused)
 
     async def _refuse_attachments(
-        self,
-        conn: asyncpg.Connection,
-        conversation: asyncpg.Record,
-        event: ChatInbound,
-        refused: list[Any],
+        self, conn: asyncpg.Connection, event: ChatInbound, refused: list[Any]
     ) -> None:
         """Tell the customer, on their channel, that the image was not accepted; the merchant
         sees the same on the timeline. The rest of the message was kept."""
+        conversation_id = derived_id("conversation", event.shop_id, event.channel, event.thread_ref)
+        conversation = await q.lock_conversation(conn, event.shop_id, str(conversation_id))
+        assert conversation is not None  # stored just before, in this transaction
         notice_id = derived_id("attachment_refused", event.shop_id, event.event_id)
         await self._timeline(
             conn,
@@ -175,7 +126,7 @@ class Router:
         )
         await self._send(
             conn,
-            await q.lock_conversation(conn, event.shop_id, str(conversation["conversation_id"])),
+            conversation,
             message_id=notice_id,
             content=OutboundContent(text=IMAGE_REFUSED),
             kind="automated",

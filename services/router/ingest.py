@@ -3,7 +3,7 @@
 A batch's events are grouped by conversation; each conversation is upserted once (reserving a
 range of timeline sequence numbers), then all messages, timeline items and outbox rows are
 inserted with one statement each. The result is the same as applying the events one by one,
-which the router still does for the rare message that needs a reply of its own (a refused image).
+a refused image is answered afterwards by the caller.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from shared.contracts import ChatInbound, TimelineItem
 from shared.db.outbox import Outbox
 from shared.ids import derived_id
 from shared.kafka.consumer import Rejected
+from shared.rules import customer_attachments
 from shared.topics import INBOX_TIMELINE
 
 
@@ -52,7 +53,9 @@ class _Thread:
 
 async def store_customer_messages(
     conn: asyncpg.Connection, outbox: Outbox, events: list[ChatInbound]
-) -> None:
+) -> list[tuple[ChatInbound, list[Any]]]:
+    """Store the batch; returns the events whose attachments were partly refused (images in
+    online store chat), with what was refused: the rest of each message is stored."""
     known = await q.known_shops(conn, {e.shop_id for e in events})
     unknown = sorted({e.shop_id for e in events} - known)
     if unknown:
@@ -79,14 +82,18 @@ async def store_customer_messages(
         ))
     conversations = await q.upsert_conversations(conn, rows)
 
-    messages, items, announcements = [], [], []
+    messages, items, announcements, refusals = [], [], [], []
     for key in keys:
         conversation = conversations[key]
         thread = threads[key]
         first_seq = conversation["timeline_seq"] - len(thread.events) + 1
         for offset, event in enumerate(thread.events):
             message_id = derived_id("message", event.shop_id, event.event_id)
-            attachments = [a.model_dump(mode="json") for a in event.attachments]
+            attachments, refused = customer_attachments(
+                event.channel, [a.model_dump(mode="json") for a in event.attachments]
+            )
+            if refused:
+                refusals.append((event, refused))
             data = {"attachments": attachments} if attachments else {}
             messages.append((message_id, conversation["conversation_id"], event.shop_id,
                              event.channel, event.event_id, event.sent_at, event.text, data))
@@ -102,3 +109,4 @@ async def store_customer_messages(
     await q.insert_customer_messages(conn, messages)
     await q.insert_customer_message_items(conn, items)
     await outbox.add_many(conn, announcements)
+    return refusals

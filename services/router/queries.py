@@ -9,60 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from shared.contracts import CartEvent, ChatInbound, OrderEvent
+from shared.contracts import CartEvent, OrderEvent
 from shared.rules import DiscountFacts, ProductFacts
-
-
-async def shop_exists(conn: asyncpg.Connection, shop_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT 1 FROM shops WHERE shop_id = $1", shop_id))
-
-
-async def upsert_conversation_for_message(
-    conn: asyncpg.Connection, conversation_id: uuid.UUID, event: ChatInbound, preview: str
-) -> asyncpg.Record:
-    """Find or open the conversation of this thread; a customer message reopens it and marks it
-    unread. Customer details given now fill what was unknown; known ones are kept."""
-    customer = event.customer
-    return await conn.fetchrow(
-        """INSERT INTO conversations AS c (
-               conversation_id, shop_id, channel, thread_ref, status, unread,
-               customer_name, customer_email, customer_id, customer_locale, customer_city,
-               customer_country, customer_timezone, visitor_id, created_at,
-               last_message_at, last_message_preview, last_customer_message_at)
-           VALUES ($1, $2, $3, $4, 'open', true, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                   $13, $14, $13)
-           ON CONFLICT (shop_id, channel, thread_ref) DO UPDATE SET
-               status = 'open',
-               unread = true,
-               customer_name = coalesce(c.customer_name, excluded.customer_name),
-               customer_email = coalesce(c.customer_email, excluded.customer_email),
-               customer_id = coalesce(c.customer_id, excluded.customer_id),
-               customer_locale = coalesce(excluded.customer_locale, c.customer_locale),
-               customer_city = coalesce(excluded.customer_city, c.customer_city),
-               customer_country = coalesce(excluded.customer_country, c.customer_country),
-               customer_timezone = coalesce(excluded.customer_timezone, c.customer_timezone),
-               visitor_id = coalesce(excluded.visitor_id, c.visitor_id),
-               last_message_at = greatest(c.last_message_at, excluded.last_message_at),
-               last_message_preview = CASE WHEN c.last_message_at > excluded.last_message_at
-                   THEN c.last_message_preview ELSE excluded.last_message_preview END,
-               last_customer_message_at =
-                   greatest(c.last_customer_message_at, excluded.last_customer_message_at)
-           RETURNING conversation_id, shop_id, channel, thread_ref, (xmax = 0) AS created""",
-        conversation_id,
-        event.shop_id,
-        event.channel,
-        event.thread_ref,
-        customer.name if customer else None,
-        customer.email if customer else None,
-        customer.customer_id if customer else None,
-        customer.locale if customer else None,
-        customer.city if customer else None,
-        customer.country if customer else None,
-        customer.timezone if customer else None,
-        event.visitor_id,
-        event.sent_at,
-        preview,
-    )
 
 
 async def lock_conversation(
