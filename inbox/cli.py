@@ -105,6 +105,11 @@ def cmd_send_message(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["classify"]:  # its own options: see `inbox classify --help`
+        from services.classifier.cli import main as classify
+
+        return classify(argv[1:])
     parser = argparse.ArgumentParser(prog="inbox", description="The conversation backbone.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -125,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--name", default="Maja Berg")
     send.add_argument("--wait", type=float, default=15.0, help="seconds to wait for it to arrive")
     send.set_defaults(func=cmd_send_message)
+
+    sub.add_parser("classify", help="classify messages read from stdin, one per line (JSON out)")
 
     args = parser.parse_args(argv)
     if args.command != "dev":

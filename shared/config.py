@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # Presence: online while a storefront signal arrived within this many seconds
     presence_timeout_seconds: float = 60.0
 
+    # Classifier: a topic is attached only at this probability or above
+    classifier_threshold: float = Field(default=0.90, ge=0.5, le=1.0)
+
     # Consume loop
     handler_max_attempts: int = 3
     shutdown_grace_seconds: float = 10.0

@@ -229,7 +229,7 @@ async def stack(
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
     services = {
         name: ServiceProcess(name, prepared, workdir)
-        for name in ("router", "notifier", "gateway", "presence")
+        for name in ("router", "notifier", "gateway", "presence", "classifier")
     }
     for service in services.values():
         service.env["SMTP_URL"] = smtp.url
