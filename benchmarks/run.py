@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +30,10 @@ from inbox.dev.processes import free_port, spawn, stop
 from shared.config import Settings
 from shared.contracts import ChatInbound
 from shared.db.migrate import migrate_database
+from shared.ids import derived_id
 from shared.kafka.admin import ensure_topics
 from shared.kafka.producer import EventProducer
-from shared.topics import CHAT_INBOUND
+from shared.topics import CHAT_INBOUND, CLASSIFIER_TAGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,12 +103,7 @@ async def raw_postgres(settings: Settings, count: int) -> float:
         await conn.close()
 
 
-async def router_ingest(settings: Settings, count: int, workdir: Path) -> dict[str, float]:
-    """Customer messages/s from `chat.inbound` to stored conversation + message + timeline."""
-    producer = EventProducer(settings, "bench")
-    await producer.start()
-    shop = demo_shop(f"bench-{uuid.uuid4().hex[:6]}")
-    await publish(producer, shop)
+def _service(name: str, settings: Settings, workdir: Path) -> subprocess.Popen:
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
@@ -115,8 +112,17 @@ async def router_ingest(settings: Settings, count: int, workdir: Path) -> dict[s
         "PYTHONPATH": str(ROOT),
         "LOG_LEVEL": "WARNING",
     }
-    router = spawn([sys.executable, "-m", "services.router"], env=env,
-                   log_path=workdir / "router.log", cwd=ROOT)
+    return spawn([sys.executable, "-m", f"services.{name}"], env=env,
+                 log_path=workdir / f"{name}.log", cwd=ROOT)
+
+
+async def router_ingest(settings: Settings, count: int, workdir: Path) -> dict[str, float]:
+    """Customer messages/s from `chat.inbound` to stored conversation + message + timeline."""
+    producer = EventProducer(settings, "bench")
+    await producer.start()
+    shop = demo_shop(f"bench-{uuid.uuid4().hex[:6]}")
+    await publish(producer, shop)
+    router = _service("router", settings, workdir)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
         while not await pool.fetchval("SELECT 1 FROM shops WHERE shop_id = $1", shop.shop_id):
@@ -142,6 +148,69 @@ async def router_ingest(settings: Settings, count: int, workdir: Path) -> dict[s
         await producer.stop()
 
 
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1)
+
+    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99),
+            "max_ms": round(ordered[-1] * 1000, 1)}
+
+
+async def tagging_latency(
+    settings: Settings, count: int, rate: float, workdir: Path
+) -> dict[str, float]:
+    """End-to-end tagging latency through Kafka: a topical customer message sent on
+    `chat.inbound` → stored by the router → classified → its tag on `classifier.tags`."""
+    producer = EventProducer(settings, "bench-tags")
+    await producer.start()
+    shop = demo_shop(f"bench-{uuid.uuid4().hex[:6]}")
+    await publish(producer, shop)
+    services = [_service(name, settings, workdir) for name in ("router", "classifier")]
+    consumer = AIOKafkaConsumer(
+        CLASSIFIER_TAGS, bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=f"bench-{uuid.uuid4().hex[:6]}", auto_offset_reset="latest",
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+    )
+    await consumer.start()
+    sent_at: dict[str, float] = {}
+    latencies: list[float] = []
+    try:
+        # Warm up: the first tag proves every service is consuming.
+        probe = _message(shop.shop_id, 0, 1)
+        await producer.send_and_wait(CHAT_INBOUND, probe)
+        while not any(await consumer.getmany(timeout_ms=500)):
+            pass
+
+        async def receive() -> None:
+            while len(latencies) < count:
+                for records in (await consumer.getmany(timeout_ms=200)).values():
+                    now = time.perf_counter()
+                    for record in records:
+                        message_id = json.loads(record.value)["message_id"]
+                        if message_id in sent_at:
+                            latencies.append(now - sent_at.pop(message_id))
+
+        receiving = asyncio.create_task(receive())
+        for i in range(count):
+            message = _message(shop.shop_id, i + 1, count)
+            sent_at[str(derived_id("message", shop.shop_id, message.event_id))] = (
+                time.perf_counter()
+            )
+            await producer.send(CHAT_INBOUND, message)
+            await asyncio.sleep(1 / rate)
+        await asyncio.wait_for(receiving, 60)
+        return {"messages": count, "rate_per_second": rate, **_percentiles(latencies)}
+    finally:
+        await consumer.stop()
+        for service in services:
+            stop(service)
+        await producer.stop()
+
+
 async def main(count: int) -> dict[str, object]:
     workdir = Path(tempfile.mkdtemp(prefix="inbox-bench-"))
     broker = start_broker(workdir / "broker.log")
@@ -155,6 +224,7 @@ async def main(count: int) -> dict[str, object]:
         broker_rate = await raw_broker(settings, count * 2)
         pg_rate = await raw_postgres(settings, count)
         ingest = await router_ingest(settings, count, workdir)
+        tagging = await tagging_latency(settings, 500, 100.0, workdir)
         return {
             "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
             "messages": count,
@@ -163,6 +233,7 @@ async def main(count: int) -> dict[str, object]:
             "router_ingest_per_second": round(ingest["messages_per_second"]),
             "router_ingest_vs_raw_broker": round(ingest["messages_per_second"] / broker_rate, 3),
             "router_ingest_vs_raw_postgres": round(ingest["messages_per_second"] / pg_rate, 3),
+            "tagging_latency_at_100_per_second": tagging,
         }
     finally:
         pg.stop()
