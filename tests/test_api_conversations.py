@@ -292,10 +292,13 @@ async def test_filters_search_topics_and_pagination(stack, producer, db):
                 at=datetime.now(UTC),
             ))
         await conversation_where(ava, eve, lambda d: d["topics"] == ["checkout", "order_status"])
-        assert await listed(ava, topic="checkout") == [eve]
-        assert await listed(ava, topic="order_status") == [eve]
-        assert await listed(ava, topic="shipping") == []
-        [row] = (await ava.get("/conversations", params={"topic": "checkout"})).json()["items"]
+        # (The classifier runs in the stack too and may tag the other customers' messages.)
+        assert eve in await listed(ava, topic="checkout")
+        assert eve in await listed(ava, topic="order_status")
+        assert eve not in await listed(ava, topic="shipping")  # pushed out: two are kept
+        rows = (await ava.get("/conversations", params={"topic": "checkout"})).json()["items"]
+        assert all("checkout" in r["topics"] for r in rows)
+        row = next(r for r in rows if r["conversation_id"] == eve)
         assert row["topics"] == ["checkout", "order_status"]
 
 
