@@ -34,6 +34,11 @@ DELIVERIES = Counter(
     "Delivery attempts by channel and result (sent, failed, retry).",
     ["channel", "result"],
 )
+FAILURES = Counter(
+    "notifier_delivery_failures_total",
+    "Failed or retried delivery attempts by channel and error code (e.g. smtp_550, 551).",
+    ["channel", "error_code"],
+)
 
 
 class DeliveryWorker:
@@ -129,6 +134,8 @@ class DeliveryWorker:
         if outcome.status == "retry" and give_up(attempt):
             outcome = Outcome("failed", outcome.reason, outcome.error_code)
         DELIVERIES.labels(message.channel, outcome.status).inc()
+        if outcome.status != "sent":
+            FAILURES.labels(message.channel, outcome.error_code or "unknown").inc()
         await q.record_attempt(
             conn, message.message_id, attempt, started, outcome.status, outcome.error_code,
             outcome.reason,

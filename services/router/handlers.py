@@ -10,6 +10,12 @@ import asyncpg
 
 from services.router import queries as q
 from services.router.ingest import store_customer_messages
+from services.router.metrics import (
+    COMMANDS_REJECTED,
+    DELIVERY_RESULTS,
+    HELD_RELEASED,
+    REPLIES,
+)
 from services.router.rules import reply_preview, reply_route
 from shared.contracts import (
     AddNoteCommand,
@@ -149,6 +155,7 @@ class Router:
             try:
                 await self._apply_command(conn, conversation, command)
             except RuleViolation as exc:
+                COMMANDS_REJECTED.labels(command.type).inc()
                 raise Rejected(str(exc)) from exc
 
     async def _apply_command(
@@ -244,6 +251,9 @@ class Router:
                                     conversation["last_customer_message_at"], now,
                                     self.presence_timeout)
         path = reply_path(conversation["channel"], online, conversation["customer_email"])
+        route = "held" if path.channel is None else (
+            "email_fallback" if path.email_fallback else "channel")
+        REPLIES.labels(conversation["channel"], route).inc()
         await q.insert_message(
             conn,
             message_id=message_id,
@@ -333,6 +343,7 @@ class Router:
                 continue
             for conversation in conversations:  # the customer is back: release held replies
                 for held in await q.take_held_replies(conn, conversation["conversation_id"]):
+                    HELD_RELEASED.inc()
                     await self._send(
                         conn, conversation, message_id=held["message_id"],
                         content=OutboundContent(**held["content"]), kind="human_reply",
@@ -390,6 +401,7 @@ class Router:
             )
             if message is None:
                 raise Rejected(f"delivery result for unknown message {result.message_id!r}")
+            DELIVERY_RESULTS.labels(result.channel, result.status).inc()
             if result.status == "failed":
                 conversation = await q.lock_conversation(
                     conn, result.shop_id, str(message["conversation_id"])

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.router import queries as q
+from services.router.metrics import CUSTOMER_MESSAGES
 from services.router.rules import preview
 from shared.contracts import ChatInbound, TimelineItem
 from shared.db.outbox import Outbox
@@ -109,4 +110,6 @@ async def store_customer_messages(
     await q.insert_customer_messages(conn, messages)
     await q.insert_customer_message_items(conn, items)
     await outbox.add_many(conn, announcements)
+    for event in events:
+        CUSTOMER_MESSAGES.labels(event.channel).inc()
     return refusals

@@ -83,6 +83,11 @@ class OutboxRelay:
                 OUTBOX_PENDING.set(0)
                 return 0
             rows = sorted(rows, key=lambda r: r["id"])
+            if len(rows) == self._batch_size:  # a backlog: say how large
+                OUTBOX_PENDING.set(await conn.fetchval(
+                    "SELECT count(*) FROM outbox WHERE relay = $1", self.relay) - len(rows))
+            else:
+                OUTBOX_PENDING.set(0)
             futures = [
                 await self._producer.send_raw(r["topic"], r["value"], r["key"]) for r in rows
             ]
