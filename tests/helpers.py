@@ -68,3 +68,16 @@ async def open_conversation(producer: EventProducer, db: asyncpg.Pool, shop_id: 
         "SELECT * FROM conversations WHERE shop_id = $1 AND channel = $2 AND thread_ref = $3",
         shop_id, message.channel, message.thread_ref,
     ))
+
+
+def register_all_metrics() -> None:
+    """Import every service module, so that every metric the project defines is registered."""
+    import importlib
+    import pkgutil
+
+    import services
+
+    for module in pkgutil.walk_packages(services.__path__, "services."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    importlib.import_module("shared.metrics")

@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 from prometheus_client import REGISTRY
 
-import shared.metrics  # noqa: F401  (registers the shared metrics in REGISTRY)
 from shared.config import SERVICE_PORTS, Settings
+from tests.helpers import register_all_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -103,6 +103,7 @@ def exported_metric_names() -> set[str]:
         "stateset": ("",),
         "unknown": ("",),
     }
+    register_all_metrics()
     names: set[str] = set()
     for family in REGISTRY.collect():
         # A labelled metric without children yet has no samples: derive the names from the type.
@@ -306,6 +307,20 @@ def test_grafana_provisioning() -> None:
     providers = load_yaml(GRAFANA_DIR / "provisioning" / "dashboards" / "dashboards.yml")
     paths = [p["options"]["path"] for p in providers["providers"] if p.get("type") == "file"]
     assert paths == ["/var/lib/grafana/dashboards"]
+
+
+def test_the_domain_dashboard_queries_exported_metrics() -> None:
+    """Deliveries and failures per channel, replies, presence, classifier behaviour."""
+    dashboard = json.loads((GRAFANA_DIR / "dashboards" / "conversations.json").read_text())
+    exported = exported_metric_names()
+    queried: set[str] = set()
+    for panel in dashboard_panels(dashboard["panels"]):
+        for target in panel["targets"]:
+            assert not unknown_metrics(target["expr"], exported), panel["title"]
+            queried |= metric_names_in(target["expr"])
+    assert {"notifier_deliveries_total", "notifier_delivery_failures_total",
+            "router_replies_total", "classifier_messages_total",
+            "classifier_probability_bucket", "presence_online_visitors"} <= queried
 
 
 def test_dashboard_panels_query_exported_metrics() -> None:

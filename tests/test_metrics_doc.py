@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 from pathlib import Path
 
 from prometheus_client import REGISTRY
 
-import services
+from tests.helpers import register_all_metrics
 
 DOC = (Path(__file__).resolve().parent.parent / "deploy" / "METRICS.md").read_text()
 PREFIXES = ("inbox_", "router_", "notifier_", "presence_", "classifier_", "gateway_",
@@ -17,10 +15,7 @@ PREFIXES = ("inbox_", "router_", "notifier_", "presence_", "classifier_", "gatew
 
 
 def defined_metrics() -> set[str]:
-    for module in pkgutil.walk_packages(services.__path__, "services."):
-        if not module.name.endswith("__main__"):
-            importlib.import_module(module.name)
-    importlib.import_module("shared.metrics")
+    register_all_metrics()
     names = set()
     for metric in REGISTRY.collect():
         name = metric.name + ("_total" if metric.type == "counter" else "")
