@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,7 +15,7 @@ from shared.topics import INBOX_COMMANDS, STOREFRONT_ACTIVITY
 from tests.conftest import eventually
 from tests.helpers import command, new_shop, open_conversation, unique
 
-DOC = open("deploy/METRICS.md").read()
+DOC = (Path(__file__).resolve().parent.parent / "deploy" / "METRICS.md").read_text()
 DOCUMENTED = set(re.findall(r"^\| `([a-z_]+)` \|", DOC, flags=re.MULTILINE))
 
 
