@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import html
+import unicodedata
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
 from shared.contracts import OutboundMessage
+
+
+def header_text(value: str | None) -> str:
+    """Text safe in a header: one line, no control characters (no header injection)."""
+    printable = "".join(c if unicodedata.category(c)[0] != "C" else " " for c in value or "")
+    return " ".join(printable.split())
 
 
 def email_message_id(message_id: str, domain: str) -> str:
@@ -32,10 +39,10 @@ def build_email(
     the thread root they make this email part of the conversation's one thread."""
     if not message.recipient.email:
         raise ValueError("the customer gave no email address")
-    shop = message.shop_name or "the shop"
+    shop = header_text(message.shop_name) or "the shop"
     email = EmailMessage()
     email["From"] = formataddr((shop, from_address))
-    email["To"] = formataddr((message.recipient.name or "", message.recipient.email))
+    email["To"] = formataddr((header_text(message.recipient.name), message.recipient.email))
     subject = f"Your conversation with {shop}"
     email["Subject"] = f"Re: {subject}" if earlier else subject
     email["Date"] = format_datetime(message.created_at)

@@ -44,7 +44,7 @@ _QUOTE_HEADER = re.compile(
 def answer_text(body: str) -> str:
     """The customer's own words: the text above the quoted history."""
     kept = []
-    for line in body.splitlines():
+    for line in re.split(r"\r?\n", body):
         if _QUOTE_HEADER.match(line) or line.lstrip().startswith(">"):
             break
         kept.append(line)
