@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     kafka_max_poll_records: int = 500
     kafka_linger_ms: int = 5
     kafka_max_message_bytes: int = 1_000_000
+    #: A consumed event larger than this goes to the DLQ unread (no contract needs more).
+    max_event_bytes: int = 262_144
 
     # PostgreSQL
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -10,7 +10,7 @@ from services.presence.rules import Visitor, apply_signal, online_now
 from shared.contracts import ActivityEvent, PresenceChanged
 from shared.topics import PRESENCE_CHANGES, STOREFRONT_ACTIVITY
 from tests.conftest import PRESENCE_TIMEOUT, read_topic
-from tests.helpers import unique
+from tests.helpers import new_shop, unique
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TIMEOUT = timedelta(seconds=60)
@@ -41,8 +41,8 @@ async def _changes(prepared, visitor_id: str, expected: int) -> list[PresenceCha
     return [PresenceChanged.model_validate_json(r.value) for r in records]
 
 
-async def test_online_then_offline_by_leave(stack, producer, prepared):
-    shop, visitor = unique("shop"), unique("visitor")
+async def test_online_then_offline_by_leave(stack, producer, prepared, db):
+    shop, visitor = (await new_shop(producer, db)).shop_id, unique("visitor")
     await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor, "page_view"))
     await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor, "heartbeat"))
     await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor, "left"))
@@ -51,7 +51,7 @@ async def test_online_then_offline_by_leave(stack, producer, prepared):
 
 
 async def test_offline_by_timeout_without_any_further_event(stack, producer, prepared, db):
-    shop, visitor = unique("shop"), unique("visitor")
+    shop, visitor = (await new_shop(producer, db)).shop_id, unique("visitor")
     await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor, "heartbeat"))
     changes = await _changes(prepared, visitor, 2)
     assert [(c.online, c.reason) for c in changes] == [(True, "activity"), (False, "timeout")]
@@ -62,7 +62,7 @@ async def test_offline_by_timeout_without_any_further_event(stack, producer, pre
 async def test_a_restart_of_presence_keeps_who_is_online(stack, producer, prepared, db):
     """The widget keeps sending heartbeats while the service is down: after the restart the
     visitor is still online (no offline/online flicker), and a timeout is still noticed."""
-    shop, visitor = unique("shop"), unique("visitor")
+    shop, visitor = (await new_shop(producer, db)).shop_id, unique("visitor")
     presence = stack["presence"]
 
     async def heartbeats() -> None:

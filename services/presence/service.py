@@ -17,8 +17,9 @@ from services.presence import queries as q
 from services.presence.rules import Visitor, apply_signal, online_now
 from shared.contracts import ActivityEvent, PresenceChanged
 from shared.db.outbox import Outbox
+from shared.db.shops import known_shops
 from shared.ids import derived_id
-from shared.kafka.consumer import Subscription
+from shared.kafka.consumer import Rejected, Subscription
 from shared.pump import Pump
 from shared.service import Service
 from shared.topics import PRESENCE_CHANGES, STOREFRONT_ACTIVITY
@@ -47,6 +48,9 @@ class Presence:
         self.timeout = timeout
 
     async def on_activity(self, conn: asyncpg.Connection, events: list[ActivityEvent]) -> None:
+        unknown = {e.shop_id for e in events} - await known_shops(conn, {e.shop_id for e in events})
+        if unknown:
+            raise Rejected(f"unknown shop {sorted(unknown)[0]!r}")
         now = datetime.now(UTC)
         known = await q.lock_visitors(conn, list({(e.shop_id, e.visitor_id) for e in events}))
         states = dict(known)

@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from services.router import queries as q
-from services.router.ingest import store_customer_messages
+from services.router.ingest import require_known_shops, store_customer_messages
 from services.router.metrics import (
     COMMANDS_REJECTED,
     DELIVERY_RESULTS,
@@ -353,6 +353,7 @@ class Router:
     # --- commerce context -------------------------------------------------------------------------
 
     async def on_cart(self, conn: asyncpg.Connection, events: list[CartEvent]) -> None:
+        await require_known_shops(conn, events)
         for event in events:
             newest = await q.save_cart(conn, event)
             conversation = await q.visitor_conversation(conn, event.shop_id, event.visitor_id)
@@ -387,6 +388,7 @@ class Router:
             )
 
     async def on_order(self, conn: asyncpg.Connection, events: list[OrderEvent]) -> None:
+        await require_known_shops(conn, events)
         for event in events:
             await q.upsert_order(conn, event, order_status(event.type))
 

@@ -19,6 +19,7 @@ from services.router.metrics import CUSTOMER_MESSAGES
 from services.router.rules import preview
 from shared.contracts import ChatInbound, TimelineItem
 from shared.db.outbox import Outbox
+from shared.db.shops import known_shops
 from shared.ids import derived_id
 from shared.kafka.consumer import Rejected
 from shared.rules import customer_attachments
@@ -52,15 +53,20 @@ class _Thread:
         return max(self.events, key=lambda e: e.sent_at)
 
 
+async def require_known_shops(conn: asyncpg.Connection, events: list[Any]) -> None:
+    """Refuse a batch naming a shop we do not know (the consume loop then isolates the event)."""
+    known = await known_shops(conn, {e.shop_id for e in events})
+    unknown = sorted({e.shop_id for e in events} - known)
+    if unknown:
+        raise Rejected(f"unknown shop {unknown[0]!r}")
+
+
 async def store_customer_messages(
     conn: asyncpg.Connection, outbox: Outbox, events: list[ChatInbound]
 ) -> list[tuple[ChatInbound, list[Any]]]:
     """Store the batch; returns the events whose attachments were partly refused (images in
     online store chat), with what was refused: the rest of each message is stored."""
-    known = await q.known_shops(conn, {e.shop_id for e in events})
-    unknown = sorted({e.shop_id for e in events} - known)
-    if unknown:
-        raise Rejected(f"unknown shop {unknown[0]!r}")
+    await require_known_shops(conn, events)
 
     threads: dict[tuple[str, str, str], _Thread] = defaultdict(_Thread)
     for event in events:

@@ -351,12 +351,6 @@ async def set_topics(
 # --- customer messages in bulk (see ingest.py) ----------------------------------------------------
 
 
-async def known_shops(conn: asyncpg.Connection, shop_ids: set[str]) -> set[str]:
-    rows = await conn.fetch("SELECT shop_id FROM shops WHERE shop_id = ANY($1::text[])",
-                            list(shop_ids))
-    return {r["shop_id"] for r in rows}
-
-
 async def upsert_conversations(
     conn: asyncpg.Connection, rows: list[tuple[Any, ...]]
 ) -> dict[tuple[str, str, str], asyncpg.Record]:

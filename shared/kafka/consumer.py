@@ -242,6 +242,9 @@ class ConsumeLoop:
             try:
                 if not record.value:
                     raise ValueError("empty message")
+                if len(record.value) > self._settings.max_event_bytes:
+                    raise ValueError(f"event of {len(record.value)} bytes exceeds the limit "
+                                     f"of {self._settings.max_event_bytes}")
                 items.append(_Item(record, decode(record.value)))
             except (ValidationError, ValueError, UnicodeDecodeError) as exc:
                 await self._dead_letter(record, "invalid", describe_error(exc))

@@ -1,0 +1,144 @@
+"""A corpus of malformed events for every ingress topic: each lands in `<topic>.dlq` with a
+reason, the consumer keeps going, and the valid events around them are not lost."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.topics import (
+    CHAT_INBOUND,
+    INBOX_COMMANDS,
+    ORDERS_EVENTS,
+    STOREFRONT_ACTIVITY,
+    STOREFRONT_CART,
+    dlq_topic,
+)
+from tests.conftest import eventually, read_topic
+from tests.helpers import new_shop, open_conversation, unique
+
+NOW = datetime.now(UTC)
+
+
+def _chat(shop: str, marker: str) -> dict[str, Any]:
+    return {"event_id": unique("evt"), "shop_id": shop, "channel": "online_store_chat",
+            "thread_ref": f"t-{marker}", "text": f"valid {marker}", "sent_at": NOW.isoformat()}
+
+
+def _cart(shop: str, marker: str) -> dict[str, Any]:
+    return {"event_id": unique("cart"), "shop_id": shop, "visitor_id": f"v-{marker}",
+            "action": "add", "product": {"id": "p-anorak", "title": "Anorak", "price": "189.00"},
+            "quantity": 1, "cart": {"currency": "EUR", "subtotal": "189.00", "items": [
+                {"product_id": "p-anorak", "title": "Anorak", "quantity": 1}]},
+            "at": NOW.isoformat()}
+
+
+def _activity(shop: str, marker: str) -> dict[str, Any]:
+    return {"event_id": unique("act"), "shop_id": shop, "visitor_id": f"v-{marker}",
+            "type": "heartbeat", "at": NOW.isoformat()}
+
+
+def _order(shop: str, marker: str) -> dict[str, Any]:
+    return {"event_id": unique("ord"), "shop_id": shop, "order_id": f"o-{marker}",
+            "order_number": "#1", "type": "created", "at": NOW.isoformat()}
+
+
+def _command(shop: str, marker: str, conversation_id: str) -> dict[str, Any]:
+    return {"command_id": unique("cmd"), "shop_id": shop, "conversation_id": conversation_id,
+            "staff_id": "ava", "type": "reply", "text": f"valid {marker}"}
+
+
+def corpus(valid: dict[str, Any], time_field: str | None, marker: str) -> dict[str, bytes]:
+    """Malformed variants of one valid event, each carrying `marker` to be found again."""
+
+    def variant(change: Callable[[dict[str, Any]], None]) -> bytes:
+        event = json.loads(json.dumps(valid))
+        event["marker"] = marker
+        change(event)
+        return json.dumps(event).encode()
+
+    first_field = next(iter(valid))
+    required = [k for k in valid if k not in ("marker",)]
+    cases = {
+        "bad json": b'{"event_id": "' + marker.encode() + b'", "shop_id": ',
+        "invalid utf-8": b'{"event_id": "\xff\xfe' + marker.encode() + b'"}',
+        "not an object": json.dumps([marker]).encode(),
+        "missing field": variant(lambda e: e.pop(required[2])),
+        "wrong type": variant(lambda e: e.update({required[2]: {"nested": [1, 2]}})),
+        "null id": variant(lambda e: e.update({first_field: None})),
+        "huge": variant(lambda e: e.update({"padding": "x" * 300_000})),
+        "bad shop id": variant(lambda e: e.update({"shop_id": "not a shop id!"})),
+    }
+    if time_field:
+        cases["future"] = variant(
+            lambda e: e.update({time_field: (NOW + timedelta(days=2)).isoformat()}))
+        cases["ancient"] = variant(lambda e: e.update({time_field: "1999-01-01T00:00:00Z"}))
+        cases["no offset"] = variant(lambda e: e.update({time_field: "2026-11-22 10:00:00"}))
+    return cases
+
+
+TOPICS = {
+    CHAT_INBOUND: (_chat, "sent_at"),
+    STOREFRONT_CART: (_cart, "at"),
+    STOREFRONT_ACTIVITY: (_activity, "at"),
+    ORDERS_EVENTS: (_order, "at"),
+    INBOX_COMMANDS: (None, None),
+}
+
+
+async def _processed(topic: str, db, shop: str, marker: str) -> bool:
+    where = {
+        CHAT_INBOUND: ("messages", "text = 'valid ' || $2"),
+        STOREFRONT_CART: ("carts", "visitor_id = 'v-' || $2"),
+        STOREFRONT_ACTIVITY: ("visitors", "visitor_id = 'v-' || $2"),
+        ORDERS_EVENTS: ("orders", "order_id = 'o-' || $2"),
+        INBOX_COMMANDS: ("messages", "text = 'valid ' || $2"),
+    }
+    table, condition = where[topic]
+    sql = f"SELECT count(*) FROM {table} WHERE shop_id = $1 AND {condition}"
+    return await db.fetchval(sql, shop, marker) == 1
+
+
+@pytest.mark.parametrize("topic", list(TOPICS))
+async def test_malformed_events_go_to_the_dlq_and_nothing_valid_is_lost(
+    topic, stack, producer, db, prepared
+):
+    shop = await new_shop(producer, db)
+    build, time_field = TOPICS[topic]
+    if topic == INBOX_COMMANDS:
+        conversation = await open_conversation(producer, db, shop.shop_id)
+        cid = str(conversation["conversation_id"])
+
+        def build(s: str, m: str) -> dict[str, Any]:
+            return _command(s, m, cid)
+
+    marker = unique("poison")
+    cases = corpus(build(shop.shop_id, marker), time_field, marker)
+    if topic == CHAT_INBOUND:
+        cases["unknown channel"] = json.dumps(
+            {**build(shop.shop_id, marker), "channel": "fax", "marker": marker}).encode()
+    cases["unknown shop"] = json.dumps(
+        {**build(unique("no-such-shop"), marker), "marker": marker}).encode()
+
+    before, after = unique("before"), unique("after")
+    await (await producer.send_raw(topic, json.dumps(build(shop.shop_id, before)).encode(),
+                                   shop.shop_id))
+    for value in cases.values():
+        await (await producer.send_raw(topic, value, shop.shop_id))
+    await (await producer.send_raw(topic, json.dumps(build(shop.shop_id, after)).encode(),
+                                   shop.shop_id))
+
+    await eventually(lambda: _processed(topic, db, shop.shop_id, before), timeout=30)
+    await eventually(lambda: _processed(topic, db, shop.shop_id, after), timeout=30)
+    dead = await read_topic(prepared, dlq_topic(topic), lambda r: marker.encode() in r.value,
+                            expected=len(cases), timeout=30)
+    reasons = {r.value: dict(r.headers) for r in dead}
+    missing = [name for name, value in cases.items()
+               if value[:100_000] not in {v[:100_000] for v in reasons}]
+    assert missing == [], f"not dead-lettered: {missing}"
+    for headers in reasons.values():
+        assert headers["dlq.reason"] and headers["dlq.topic"].decode() == topic
