@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import httpx
 from pydantic import BaseModel
 
 from shared.contracts import (
@@ -92,7 +96,56 @@ def demo_shop(shop_id: str = "demo-shop", token_seed: str = "demo") -> DemoShop:
     return shop
 
 
-async def publish(producer: EventProducer, shop: DemoShop) -> None:
-    futures = [await producer.send(topic, event) for topic, event in shop.events]
-    for future in futures:
-        await future
+async def publish(
+    producer: EventProducer,
+    shop: DemoShop,
+    shop_stored: Callable[[], Awaitable[bool]] | None = None,
+) -> None:
+    """Publish the shop, then its data. With `shop_stored`, the rest waits until the shop is
+    known: topics are not ordered with each other, and events of an unknown shop are refused
+    (as a shop platform creates a shop before its orders)."""
+    first = [(t, e) for t, e in shop.events if t == SHOP_SHOPS]
+    rest = [(t, e) for t, e in shop.events if t != SHOP_SHOPS]
+    for batch in (first, rest):
+        futures = [await producer.send(topic, event) for topic, event in batch]
+        await asyncio.gather(*futures)
+        if shop_stored is not None and batch is first:
+            deadline = asyncio.get_running_loop().time() + 60
+            while not await shop_stored():
+                if asyncio.get_running_loop().time() > deadline:
+                    raise TimeoutError(f"shop {shop.shop_id} was not stored within 60 s")
+                await asyncio.sleep(0.1)
+
+
+def shop_stored_in(pool: asyncpg.Pool, shop_id: str) -> Callable[[], Awaitable[bool]]:
+    async def stored() -> bool:
+        return bool(await pool.fetchval("SELECT 1 FROM shops WHERE shop_id = $1", shop_id))
+
+    return stored
+
+
+#: The demo shop's Facebook Page, known to the local Graph API stand-in (approved for Human
+#: Agent, so staff can answer up to 7 days after a customer's last message).
+DEMO_PAGE_ID = "100200300400500"
+DEMO_PAGE_TOKEN = "demo-page-access-token"
+
+
+async def connect_demo_messenger(gateway_url: str, staff_token: str, timeout: float = 60) -> None:
+    """Connect the demo shop's Messenger channel to the demo Page through the merchant API
+    (the same call a merchant makes), once the gateway knows the staff member."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    body = {"page_id": DEMO_PAGE_ID, "page_access_token": DEMO_PAGE_TOKEN,
+            "human_agent_approved": True}
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            try:
+                response = await client.put(
+                    f"{gateway_url}/api/v1/channels/messenger", json=body,
+                    headers={"Authorization": f"Bearer {staff_token}"})
+                if response.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("could not connect the demo shop's Messenger channel")
+            await asyncio.sleep(0.3)

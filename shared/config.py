@@ -53,6 +53,24 @@ class Settings(BaseSettings):
     #: reported failed ("outcome unknown"), never sent again. Longer than any send can take.
     delivery_stale_send_seconds: float = 120.0
 
+    # Messenger (Meta's Graph API). Webhooks are refused while the app secret is empty.
+    messenger_graph_url: str = "https://graph.facebook.com"
+    messenger_graph_version: str = "v25.0"
+    #: Signs every webhook POST (X-Hub-Signature-256); global to the app, not per shop.
+    messenger_app_secret: str = ""
+    #: Answers Meta's GET hub.challenge handshake when hub.verify_token equals it.
+    messenger_verify_token: str = ""
+    #: Largest webhook body accepted (413 above it).
+    messenger_webhook_max_bytes: int = 1_000_000
+    #: Send API calls per second per Page, per notifier instance (Meta allows 300/s for text).
+    messenger_send_rate_per_second: float = 250.0
+    #: How long a Page's sends wait after Meta's rate limit (codes 4, 613) or a restriction.
+    messenger_rate_limit_pause_seconds: float = 30.0
+    messenger_timeout_seconds: float = 10.0
+    #: Development and tests only: the notifier serves PUT /dev/clock to shift the clock the
+    #: Messenger send planner reads (Meta's stand-in is shifted the same way). Never in production.
+    dev_clock_control: bool = False
+
     # HTTP side door (and the gateway's API)
     http_host: str = "127.0.0.1"
     http_port: int = 0  # 0: the service's own default port (see SERVICE_PORTS)

@@ -28,6 +28,7 @@ INBOX_TIMELINE = "inbox.timeline"
 DELIVERY_RESULTS = "delivery.results"
 CLASSIFIER_TAGS = "classifier.tags"
 PRESENCE_CHANGES = "presence.changes"
+MESSENGER_EVENTS = "messenger.events"
 OUTBOUND_TOPICS = {channel: outbound_topic(channel) for channel in CHANNELS}
 
 
@@ -71,12 +72,20 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(DELIVERY_RESULTS, c.DeliveryResult, "outcome of each outbound message"),
         TopicSpec(CLASSIFIER_TAGS, c.TopicTag, "topics of customer messages"),
         TopicSpec(PRESENCE_CHANGES, c.PresenceChanged, "visitors coming online, going offline"),
+        TopicSpec(MESSENGER_EVENTS, c.MessengerEvent, "Messenger webhooks other than messages"),
         *(
             TopicSpec(topic, c.OutboundMessage, f"replies leaving on {channel}")
             for channel, topic in OUTBOUND_TOPICS.items()
         ),
     ]
 }
+
+
+# Messenger's outbound messages may carry a recipient by PSID or user_ref, an order update and
+# quick replies (a plain OutboundMessage reads as one with those empty).
+TOPICS[OUTBOUND_TOPICS["messenger"]] = TopicSpec(
+    OUTBOUND_TOPICS["messenger"], c.MessengerOutbound, "replies and order updates on Messenger"
+)
 
 
 def all_topic_names() -> list[str]:

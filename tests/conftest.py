@@ -223,9 +223,60 @@ class ServiceProcess:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+#: The Messenger app's secrets in the tests; the Graph API stand-in signs webhooks with them.
+MESSENGER_APP_SECRET = "test-messenger-app-secret"
+MESSENGER_VERIFY_TOKEN = "test-messenger-verify-token"
+
+
+class GraphApiStandIn:
+    """Meta's Graph API stand-in (`python -m inbox.dev.graph_api`), a real process the notifier
+    reaches through MESSENGER_GRAPH_URL and that sends signed webhooks to the gateway."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.log_path = workdir / "graph_api.log"
+        self.process: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = spawn(
+            [sys.executable, "-m", "inbox.dev.graph_api", "--port", str(self.port),
+             "--app-secret", MESSENGER_APP_SECRET, "--verify-token", MESSENGER_VERIFY_TOKEN],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            log_path=self.log_path,
+            cwd=ROOT,
+        )
+
+    async def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient() as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"graph API stand-in exited: {self.log_path}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise TimeoutError("graph API stand-in not ready")
+
+
+@pytest.fixture(scope="session")
+async def graph_api(workdir: Path) -> AsyncIterator[GraphApiStandIn]:
+    stand_in = GraphApiStandIn(workdir)
+    stand_in.start()
+    try:
+        await stand_in.wait_ready()
+        yield stand_in
+    finally:
+        stop(stand_in.process)
+
+
 @pytest.fixture(scope="session")
 async def stack(
-    prepared: Settings, workdir: Path, smtp: SmtpCatcher
+    prepared: Settings, workdir: Path, smtp: SmtpCatcher, graph_api: GraphApiStandIn
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
     services = {
         name: ServiceProcess(name, prepared, workdir)
@@ -235,9 +286,21 @@ async def stack(
         service.env["SMTP_URL"] = smtp.url
         service.env["EMAIL_FROM_ADDRESS"] = "inbox@shop-mail.example"
     services["notifier"].env["INBOUND_SMTP_PORT"] = str(free_port())
+    services["notifier"].env.update({
+        "MESSENGER_GRAPH_URL": graph_api.url,
+        "DEV_CLOCK_CONTROL": "true",  # the Messenger tests move the planner's clock
+        "MESSENGER_RATE_LIMIT_PAUSE_SECONDS": "1",
+    })
+    services["gateway"].env.update({
+        "MESSENGER_APP_SECRET": MESSENGER_APP_SECRET,
+        "MESSENGER_VERIFY_TOKEN": MESSENGER_VERIFY_TOKEN,
+    })
     for service in services.values():
         service.start()
     try:
+        async with httpx.AsyncClient() as client:
+            await client.put(f"{graph_api.url}/admin/webhook",
+                             json={"url": f"{services['gateway'].url}/webhooks/messenger"})
         await asyncio.gather(*(s.wait_ready() for s in services.values()))
         yield services
     finally:

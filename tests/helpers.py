@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from inbox.demo import DemoShop, demo_shop, publish
+from inbox.demo import DemoShop, demo_shop, publish, shop_stored_in
 from shared.contracts import ChatInbound
 from shared.kafka.producer import EventProducer
 from tests.conftest import eventually
@@ -21,7 +21,7 @@ def unique(prefix: str) -> str:
 async def new_shop(producer: EventProducer, db: asyncpg.Pool) -> DemoShop:
     """A shop of the test's own, known to the router before the test goes on."""
     shop = demo_shop(unique("shop"), token_seed=uuid.uuid4().hex)
-    await publish(producer, shop)
+    await publish(producer, shop, shop_stored_in(db, shop.shop_id))
 
     async def ready() -> bool:
         return bool(await db.fetchval(

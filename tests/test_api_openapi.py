@@ -33,6 +33,10 @@ ENDPOINTS = {
     ("get", "/api/v1/saved-replies/{saved_reply_id}/preview"),
     ("get", "/api/v1/products"),
     ("get", "/api/v1/discounts"),
+    ("get", "/api/v1/channels/messenger"),
+    ("put", "/api/v1/channels/messenger"),
+    ("delete", "/api/v1/channels/messenger"),
+    ("get", "/api/v1/channels/messenger/orders/{order_id}"),
 }
 
 ERRORS = {
@@ -44,6 +48,9 @@ ERRORS = {
     ("post", "/api/v1/saved-replies"): {"401", "409", "422"},
     ("put", "/api/v1/saved-replies/{saved_reply_id}"): {"401", "404", "409", "422"},
     ("delete", "/api/v1/saved-replies/{saved_reply_id}"): {"401", "404"},
+    ("put", "/api/v1/channels/messenger"): {"401", "403", "409", "422"},
+    ("delete", "/api/v1/channels/messenger"): {"401", "403", "404"},
+    ("get", "/api/v1/channels/messenger/orders/{order_id}"): {"401", "404"},
 }
 
 
@@ -82,7 +89,8 @@ async def test_the_openapi_document_describes_every_endpoint(stack):
     assert schemas["ErrorBody"]["properties"]["detail"]["type"] == "string"
     assert "HTTPValidationError" not in schemas
     tags = {t["name"] for t in document["tags"]}
-    assert tags == {"conversations", "conversation commands", "staff", "saved replies", "catalog"}
+    assert tags == {"conversations", "conversation commands", "staff", "saved replies", "catalog",
+                    "channels"}
 
     for key, operation in operations.items():
         assert operation["security"] == [{"staffToken": []}], key

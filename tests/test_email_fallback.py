@@ -211,3 +211,17 @@ async def test_the_customers_email_answer_comes_back_into_the_same_conversation(
         raise AssertionError("an email answering nothing of ours was accepted")
     except aiosmtplib.SMTPDataError as exc:
         assert exc.code == 550
+
+
+async def test_a_visitor_online_before_writing_is_online_on_the_new_conversation(
+    stack, producer, db
+):
+    shop = await new_shop(producer, db)
+    visitor = unique("visitor")
+    await _signal(producer, shop.shop_id, visitor, "page_view")
+    await eventually(lambda: db.fetchval(
+        "SELECT online FROM visitor_presence WHERE shop_id = $1 AND visitor_id = $2",
+        shop.shop_id, visitor), timeout=PRESENCE_TIMEOUT * 4)
+    conversation = await open_conversation(producer, db, shop.shop_id, visitor_id=visitor,
+                                           customer={"email": "x@example.se", "name": "X"})
+    assert conversation["customer_online"] is True

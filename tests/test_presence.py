@@ -69,7 +69,7 @@ async def test_a_restart_of_presence_keeps_who_is_online(stack, producer, prepar
         while True:
             await producer.send_and_wait(STOREFRONT_ACTIVITY, _activity(shop, visitor,
                                                                          "heartbeat"))
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(0.5)
 
     beating = asyncio.create_task(heartbeats())
     try:

@@ -1,8 +1,9 @@
 """`inbox dev`: the whole system on one machine, with nothing installed beforehand.
 
 Starts the broker (Tansu, memory storage), PostgreSQL (embedded unless DATABASE_URL is set), a
-mail catcher and every service as its own process; restarts a service that crashes; loads the
-demo shop; prints where to look. Ctrl-C or SIGTERM stops everything, services first.
+mail catcher, a stand-in for Meta's Graph API (Messenger) and every service as its own process;
+restarts a service that crashes; loads the demo shop (its Messenger channel connected to a demo
+Page); prints where to look. Ctrl-C or SIGTERM stops everything, services first.
 """
 
 from __future__ import annotations
@@ -16,9 +17,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 
-from inbox.demo import demo_shop, publish
+from inbox.demo import (
+    DEMO_PAGE_ID,
+    DEMO_PAGE_TOKEN,
+    connect_demo_messenger,
+    demo_shop,
+    publish,
+    shop_stored_in,
+)
 from inbox.dev.broker import Broker, start_broker
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
@@ -30,6 +39,9 @@ from shared.kafka.producer import EventProducer
 SERVICES = ("router", "notifier", "presence", "classifier", "gateway")
 STATE_DIR = Path(".inbox")
 DEV_ENV_FILE = STATE_DIR / "dev.env"
+#: The development Messenger app: the Graph API stand-in signs webhooks with this secret.
+DEV_MESSENGER_APP_SECRET = "development-messenger-app-secret"
+DEV_MESSENGER_VERIFY_TOKEN = "development-messenger-verify-token"
 
 
 def say(text: str) -> None:
@@ -101,6 +113,7 @@ class DevStack:
             say(f"embedded PostgreSQL on 127.0.0.1:{self.postgres.port} (data in .inbox/pgdata)")
         smtp_port, mail_http_port = free_port(1025), free_port(8025)
         gateway_port = free_port(SERVICE_PORTS["gateway"])
+        graph_port = free_port(8990)
         settings = Settings(
             kafka_bootstrap_servers=self.broker.bootstrap_servers,
             database_url=database_url,
@@ -114,6 +127,12 @@ class DevStack:
             "DATABASE_URL": settings.database_url,
             "SMTP_URL": settings.smtp_url,
             "PUBLIC_BASE_URL": settings.public_base_url,
+            # Messenger: the notifier calls the Graph API stand-in, the gateway checks its
+            # webhooks; the planner's clock may be moved (PUT <notifier>/dev/clock).
+            "MESSENGER_GRAPH_URL": f"http://127.0.0.1:{graph_port}",
+            "MESSENGER_APP_SECRET": DEV_MESSENGER_APP_SECRET,
+            "MESSENGER_VERIFY_TOKEN": DEV_MESSENGER_VERIFY_TOKEN,
+            "DEV_CLOCK_CONTROL": "true",
         }
         DEV_ENV_FILE.write_text(
             "".join(f"{k}={base_env[k]}\n" for k in
@@ -127,6 +146,15 @@ class DevStack:
             base_env, self.logs / "mailcatcher.log", mail_http_port,
         )
         self.children.append(catcher)
+        self.children.append(Supervised(
+            "graph_api",
+            [sys.executable, "-m", "inbox.dev.graph_api", "--port", str(graph_port),
+             "--webhook-url", f"http://127.0.0.1:{gateway_port}/webhooks/messenger",
+             "--app-secret", DEV_MESSENGER_APP_SECRET,
+             "--verify-token", DEV_MESSENGER_VERIFY_TOKEN,
+             "--page", f"{DEMO_PAGE_ID}:{DEMO_PAGE_TOKEN}:human_agent"],
+            base_env, self.logs / "graph_api.log", graph_port,
+        ))
         self.inbound_smtp_port = free_port(2525)
         for name in SERVICES:
             port = gateway_port if name == "gateway" else free_port(SERVICE_PORTS[name])
@@ -167,13 +195,21 @@ class DevStack:
 
         async def go() -> None:
             producer = EventProducer(settings, "demo")
+            pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
             await producer.start()
             try:
-                await publish(producer, shop)
+                await publish(producer, shop, shop_stored_in(pool, shop.shop_id))
             finally:
                 await producer.stop()
+                await pool.close()
 
         asyncio.run(go())
+        gateway = next(c for c in self.children if c.name == "gateway")
+        try:
+            asyncio.run(connect_demo_messenger(f"http://127.0.0.1:{gateway.port}",
+                                               shop.tokens["ava"]))
+        except TimeoutError as exc:
+            say(f"warning: {exc}")
         return shop.tokens
 
     # --- run and stop ---------------------------------------------------------------------------
@@ -222,8 +258,11 @@ def run(with_demo: bool = True) -> int:
         lines = [
             f"ready in {time.monotonic() - started:.1f}s. Where to look:",
             f"  merchant API      {gateway}/api/v1/docs  (OpenAPI: {gateway}/api/v1/openapi.json)",
+            f"  merchant inbox    {gateway}/inbox/  (sign in with a staff token)",
             f"  mail catcher      http://127.0.0.1:{ports['mailcatcher']}/  ({settings.smtp_url})",
             f"  customer answers  smtp://127.0.0.1:{stack.inbound_smtp_port} (email replies in)",
+            f"  Messenger (Meta)  http://127.0.0.1:{ports['graph_api']}/  (Graph API stand-in; "
+            f"webhooks to {gateway}/webhooks/messenger)",
             f"  Kafka             {settings.kafka_bootstrap_servers}",
             f"  PostgreSQL        {settings.database_url}",
             "  metrics / health  "
@@ -234,8 +273,14 @@ def run(with_demo: bool = True) -> int:
             lines += [
                 "  demo shop         demo-shop; staff tokens (Authorization: Bearer …):",
                 *(f"    {staff:<6} {token}" for staff, token in tokens.items()),
+                f"  demo storefront   {gateway}/storefront/demo?shop=demo-shop  "
+                "(chat as a customer; the widget: /storefront/widget.js)",
                 "  try it            .venv/bin/inbox send-message --text "
                 "\"Hi, where is my order #1001?\"",
+                f"  demo Page         {DEMO_PAGE_ID} (Messenger channel of demo-shop); write as "
+                f"a customer: curl -H 'Content-Type: application/json' -d '{{\"page_id\": "
+                f"\"{DEMO_PAGE_ID}\", \"psid\": \"4242\", \"text\": \"Hi!\"}}' "
+                f"http://127.0.0.1:{ports['graph_api']}/customer/message",
             ]
         lines.append("Press Ctrl-C to stop.")
         for line in lines:

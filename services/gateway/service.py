@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
+from services.gateway import live, storefront, web, webhooks
 from services.gateway.api import router as merchant_api
 from shared.service import Service
 
@@ -33,6 +34,7 @@ TAGS = [
     {"name": "staff", "description": "The caller and the staff a conversation can go to."},
     {"name": "saved replies", "description": "Per-shop snippets with placeholders."},
     {"name": "catalog", "description": "Products and discount codes to share in a reply."},
+    {"name": "channels", "description": "The shop's Messenger channel and order-update consents."},
 ]
 
 _INVALID = "The request is invalid or refused by the rules; `detail` says why."
@@ -93,9 +95,16 @@ def create_app() -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.include_router(merchant_api)
+    app.include_router(webhooks.router)  # Meta's Messenger webhooks (not part of the API doc)
+    # The browser side: live updates, the storefront chat's API, the inbox and widget files.
+    app.include_router(live.router)
+    app.include_router(storefront.router)
+    app.add_middleware(storefront.StorefrontCors)
+    web.mount(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
 
 def build(service: Service) -> None:
     service.app.state.service = service
+    live.install(service)

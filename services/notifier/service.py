@@ -6,6 +6,7 @@ import asyncio
 
 from services.notifier import queries as q
 from services.notifier.inbound_email import serve_inbound_smtp
+from services.notifier.messenger import messenger_sender
 from services.notifier.senders import (
     NotConnectedSender,
     RemoteSender,
@@ -24,6 +25,7 @@ def senders(service: Service) -> dict[str, Sender | RemoteSender]:
     chosen: dict[str, Sender | RemoteSender] = {c: NotConnectedSender(c) for c in CHANNELS}
     chosen["online_store_chat"] = StorefrontChatSender()
     chosen["email"] = SmtpSender(service.settings, service.pool)
+    chosen["messenger"] = messenger_sender(service)
     return chosen
 
 

@@ -16,6 +16,7 @@ from services.router.metrics import (
     HELD_RELEASED,
     REPLIES,
 )
+from services.router.order_updates import OrderUpdates
 from services.router.rules import reply_preview, reply_route
 from shared.contracts import (
     AddNoteCommand,
@@ -61,6 +62,7 @@ class Router:
     def __init__(self, outbox: Outbox, presence_timeout: timedelta) -> None:
         self.outbox = outbox
         self.presence_timeout = presence_timeout
+        self.order_updates = OrderUpdates(self)
 
     async def _timeline(
         self,
@@ -203,6 +205,7 @@ class Router:
             case TurnOffOrderUpdatesCommand():
                 if not await q.turn_off_order_updates(conn, command.shop_id, command.order_id):
                     raise RuleViolation(f"no order {command.order_id!r} in this shop")
+                await self.order_updates.staff_turned_off(conn, command)
                 await self._command_item(conn, conversation, command, "order_updates_off",
                                          {"order_id": command.order_id})
 
@@ -391,6 +394,7 @@ class Router:
         await require_known_shops(conn, events)
         for event in events:
             await q.upsert_order(conn, event, order_status(event.type))
+            await self.order_updates.on_order(conn, event)
 
     # --- delivery results -------------------------------------------------------------------------
 

@@ -363,14 +363,17 @@ async def upsert_conversations(
                conversation_id, shop_id, channel, thread_ref, status, unread,
                customer_name, customer_email, customer_id, customer_locale, customer_city,
                customer_country, customer_timezone, visitor_id, created_at,
-               last_message_at, last_message_preview, last_customer_message_at, timeline_seq)
+               last_message_at, last_message_preview, last_customer_message_at, timeline_seq,
+               customer_online, customer_presence_at)
            SELECT id, shop, chan, thread, 'open', true, name, email, cust, locale, city, country,
-                  tz, visitor, first_at, last_at, pre, last_at, n
+                  tz, visitor, first_at, last_at, pre, last_at, n, p.online, p.at
            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                        $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
                        $13::timestamptz[], $14::timestamptz[], $15::text[], $16::int[])
                 AS u(id, shop, chan, thread, name, email, cust, locale, city, country, tz,
                      visitor, first_at, last_at, pre, n)
+           -- A visitor already known to be online (or gone) before their first message.
+           LEFT JOIN visitor_presence p ON p.shop_id = u.shop AND p.visitor_id = u.visitor
            ON CONFLICT (shop_id, channel, thread_ref) DO UPDATE SET
                status = 'open',
                unread = true,
@@ -382,6 +385,13 @@ async def upsert_conversations(
                customer_country = coalesce(excluded.customer_country, c.customer_country),
                customer_timezone = coalesce(excluded.customer_timezone, c.customer_timezone),
                visitor_id = coalesce(excluded.visitor_id, c.visitor_id),
+               -- A new device (visitor) brings its own presence.
+               customer_online = CASE WHEN excluded.visitor_id IS DISTINCT FROM c.visitor_id
+                   AND excluded.visitor_id IS NOT NULL THEN excluded.customer_online
+                   ELSE c.customer_online END,
+               customer_presence_at = CASE WHEN excluded.visitor_id IS DISTINCT FROM c.visitor_id
+                   AND excluded.visitor_id IS NOT NULL THEN excluded.customer_presence_at
+                   ELSE c.customer_presence_at END,
                last_message_at = greatest(c.last_message_at, excluded.last_message_at),
                last_message_preview = CASE WHEN c.last_message_at > excluded.last_message_at
                    THEN c.last_message_preview ELSE excluded.last_message_preview END,
@@ -436,7 +446,16 @@ async def shop_name(conn: asyncpg.Connection, shop_id: str) -> str | None:
 async def set_customer_presence(
     conn: asyncpg.Connection, shop_id: str, visitor_id: str, online: bool, at: datetime
 ) -> list[asyncpg.Record]:
-    """Record the visitor's presence on their conversations (newer news only); returns them."""
+    """Record the visitor's presence, and on their conversations (newer news only); returns
+    the conversations."""
+    await conn.execute(
+        """INSERT INTO visitor_presence AS p (shop_id, visitor_id, online, at)
+           VALUES ($1, $2, $3, $4)
+           ON CONFLICT (shop_id, visitor_id) DO UPDATE SET online = excluded.online,
+               at = excluded.at
+           WHERE p.at <= excluded.at""",
+        shop_id, visitor_id, online, at,
+    )
     return await conn.fetch(
         """UPDATE conversations SET customer_online = $3, customer_presence_at = $4
            WHERE shop_id = $1 AND visitor_id = $2

@@ -30,6 +30,13 @@ from shared.contracts.internal import (
     TimelineItem,
     TopicTag,
 )
+from shared.contracts.messenger import (
+    MessengerEvent,
+    MessengerOutbound,
+    MessengerRecipient,
+    OrderUpdate,
+    QuickReply,
+)
 from shared.contracts.shopdata import (
     DiscountUpserted,
     ProductUpserted,
@@ -55,12 +62,17 @@ __all__ = [
     "Event",
     "InboxCommand",
     "MarkUnreadCommand",
+    "MessengerEvent",
+    "MessengerOutbound",
+    "MessengerRecipient",
     "Money",
     "OrderEvent",
+    "OrderUpdate",
     "OutboundContent",
     "OutboundMessage",
     "PresenceChanged",
     "ProductUpserted",
+    "QuickReply",
     "Recipient",
     "ReplyCommand",
     "SetStatusCommand",

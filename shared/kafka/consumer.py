@@ -188,7 +188,8 @@ class ConsumeLoop:
             batches = await consumer.getmany(timeout_ms=500)
             self._health.set(self._health_key, True, "consuming")
             if not batches:
-                self.caught_up.set()
+                if not self.caught_up.is_set() and await self._at_end(consumer):
+                    self.caught_up.set()
             else:
                 async with self.processing:
                     offsets: dict[TopicPartition, int] = {}
@@ -200,6 +201,19 @@ class ConsumeLoop:
                         if offsets:
                             await self._commit(consumer, offsets)
             await self._record_lag(consumer)
+
+    async def _at_end(self, consumer: AIOKafkaConsumer) -> bool:
+        """Every assigned partition read up to its end: the backlog found at start is done.
+        (An empty fetch alone proves nothing: the first ones come back empty while positions
+        are still being set up.)"""
+        assignment = consumer.assignment()
+        if not assignment:
+            return False
+        ends = await consumer.end_offsets(list(assignment))
+        for tp in assignment:
+            if await consumer.position(tp) < ends[tp]:
+                return False
+        return True
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         if self._partitions:

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.gateway.api import catalog, commands, conversations, saved_replies, staff
+from services.gateway.api import (
+    catalog,
+    channels,
+    commands,
+    conversations,
+    saved_replies,
+    staff,
+)
 from services.gateway.api.common import errors
 
 router = APIRouter(
@@ -15,7 +22,7 @@ router = APIRouter(
     # operationIds are the handlers' names: list_conversations, reply, create_saved_reply…
     generate_unique_id_function=lambda route: route.name,
 )
-for part in (conversations, commands, staff, saved_replies, catalog):
+for part in (conversations, commands, staff, saved_replies, catalog, channels):
     router.include_router(part.router)
 
 __all__ = ["router"]

@@ -1,0 +1,391 @@
+"""Live updates for browsers: Server-Sent Events fed by a broadcast read of Kafka.
+
+Every gateway instance reads *all* partitions of `inbox.timeline`, `delivery.results`,
+`presence.changes` and `classifier.tags` from their end, without a consumer group and without
+committing (each instance needs every event; none is "processed"), and hands each event to the
+browsers connected to it that may see it:
+
+- staff (`GET /api/v1/events`): every event of their shop. The inbox refetches what changed.
+- a customer's chat (`GET /storefront/api/chat/events`): only "your thread changed" for their
+  own conversation, never the content (the widget then reads its thread).
+
+`EventSource` cannot send an `Authorization` header, so a browser first trades its credential
+for a short-lived signed ticket (`POST …/ticket`) and puts that in the stream's URL; the
+credential itself never appears in a URL. Tickets are HMAC-signed with `LINK_SIGNING_SECRET`,
+so any gateway instance accepts a ticket issued by another.
+
+Events are not stored for replay: a stream that (re)connects gets `ready` (and `resync` when
+the gateway's reader had to reconnect) and the browser refetches the state it shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, HTTPException, Query, Request, Security
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from prometheus_client import Gauge
+from pydantic import BaseModel, ValidationError
+
+from services.gateway import queries as q
+from services.gateway.auth import StaffMember, bearer, current_staff
+from shared.config import Settings
+from shared.contracts import DeliveryResult, PresenceChanged, TimelineItem, TopicTag
+from shared.service import Service
+from shared.topics import (
+    CLASSIFIER_TAGS,
+    DELIVERY_RESULTS,
+    INBOX_TIMELINE,
+    PRESENCE_CHANGES,
+    TOPICS,
+)
+
+log = logging.getLogger(__name__)
+
+LIVE_TOPICS = (INBOX_TIMELINE, DELIVERY_RESULTS, PRESENCE_CHANGES, CLASSIFIER_TAGS)
+#: A ticket only has to last from its issue to the stream's first request.
+TICKET_SECONDS = 60
+#: A comment line this often keeps proxies from closing an idle stream.
+KEEPALIVE_SECONDS = 15.0
+#: Events waiting for one slow browser; past this its stream is closed (it reconnects, resyncs).
+QUEUE_LIMIT = 1000
+#: Longest text carried in a staff event (the notification's body); the view refetches the rest.
+TEXT_LIMIT = 300
+
+STREAMS = Gauge("gateway_live_streams", "Open live-update streams, by audience.", ["audience"])
+
+
+# --- signed tokens --------------------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _mac(secret: str, purpose: str, payload: str) -> str:
+    key = hmac.new(secret.encode(), f"inbox-{purpose}".encode(), hashlib.sha256).digest()
+    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
+
+
+def sign(secret: str, purpose: str, claims: list[str], ttl_seconds: float) -> str:
+    """A URL-safe token carrying `claims` for `purpose` until `ttl_seconds` from now.
+
+    The key is derived per purpose, so a token of one kind is never accepted as another."""
+    payload = _b64(json.dumps([int(time.time() + ttl_seconds), *claims]).encode())
+    return f"{payload}.{_mac(secret, purpose, payload)}"
+
+
+def verify(secret: str, purpose: str, token: str | None) -> list[str] | None:
+    """The claims of a valid, unexpired token of this purpose; None otherwise."""
+    if not token or len(token) > 4096 or token.count(".") != 1:
+        return None
+    payload, mac = token.split(".")
+    if not hmac.compare_digest(_mac(secret, purpose, payload), mac):
+        return None
+    try:
+        expires, *claims = json.loads(_unb64(payload))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(expires, int) or expires < time.time():
+        return None
+    if not all(isinstance(c, str) for c in claims):
+        return None
+    return claims
+
+
+# --- the hub: who is listening, and the broadcast reader ------------------------------------------
+
+
+@dataclass(eq=False)
+class Listener:
+    shop_id: str
+    #: None: the whole shop (staff); else one conversation (a customer's chat).
+    conversation_id: str | None
+    queue: asyncio.Queue[tuple[str, dict[str, Any]] | None] = field(
+        default_factory=lambda: asyncio.Queue(QUEUE_LIMIT)
+    )
+
+    def offer(self, event: str, data: dict[str, Any]) -> None:
+        try:
+            self.queue.put_nowait((event, data))
+        except asyncio.QueueFull:
+            self.close()
+
+    def close(self) -> None:
+        """End the stream: clear what waits and leave the end marker."""
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+
+def _staff_event(topic: str, event: Any) -> tuple[str, dict[str, Any]] | None:
+    match event:
+        case TimelineItem():
+            text = event.text[:TEXT_LIMIT] if event.text else None
+            return "timeline", {
+                "conversation_id": event.conversation_id, "item_id": event.event_id,
+                "seq": event.seq, "kind": event.kind, "author": event.author,
+                "staff_id": event.staff_id, "message_id": event.message_id,
+                "channel": event.channel, "text": text, "at": event.at.isoformat(),
+            }
+        case DeliveryResult():
+            return "delivery", {
+                "conversation_id": event.conversation_id, "message_id": event.message_id,
+                "status": event.status, "channel": event.channel, "reason": event.reason,
+            }
+        case PresenceChanged():
+            return "presence", {
+                "visitor_id": event.visitor_id, "online": event.online, "reason": event.reason,
+            }
+        case TopicTag():
+            return "topic", {"conversation_id": event.conversation_id, "topic": event.topic}
+    return None
+
+
+#: What changes a customer's thread as they see it: their own message stored, a notice to them
+#: (e.g. an image refused), a reply delivered (or not) to the chat.
+_CUSTOMER_KINDS = {"customer_message", "attachment_refused", "delivery_failed"}
+
+
+def _customer_event(event: Any) -> tuple[str, dict[str, Any]] | None:
+    if isinstance(event, TimelineItem) and event.kind in _CUSTOMER_KINDS:
+        return "changed", {}
+    if isinstance(event, DeliveryResult):
+        return "changed", {}
+    return None
+
+
+def _conversation_of(event: Any) -> str | None:
+    return getattr(event, "conversation_id", None)
+
+
+class LiveHub:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._listeners: dict[str, set[Listener]] = defaultdict(set)
+        #: Set while the reader is positioned and reading: streams wait for it.
+        self.ready = asyncio.Event()
+        self._stopping = False
+
+    # --- listeners ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def listen(self, shop_id: str, conversation_id: str | None = None) -> Iterator[Listener]:
+        listener = Listener(shop_id, conversation_id)
+        audience = "staff" if conversation_id is None else "customer"
+        self._listeners[shop_id].add(listener)
+        STREAMS.labels(audience).inc()
+        try:
+            yield listener
+        finally:
+            STREAMS.labels(audience).dec()
+            shop = self._listeners.get(shop_id)
+            if shop is not None:
+                shop.discard(listener)
+                if not shop:
+                    del self._listeners[shop_id]
+
+    def dispatch(self, topic: str, event: Any) -> None:
+        listeners = self._listeners.get(event.shop_id)
+        if not listeners:
+            return
+        staff = _staff_event(topic, event)
+        customer = _customer_event(event)
+        conversation = _conversation_of(event)
+        for listener in list(listeners):
+            if listener.conversation_id is None:
+                if staff is not None:
+                    listener.offer(*staff)
+            elif customer is not None and listener.conversation_id == conversation:
+                listener.offer(*customer)
+
+    def _broadcast(self, event: str) -> None:
+        for listeners in self._listeners.values():
+            for listener in list(listeners):
+                listener.offer(event, {})
+
+    async def stop(self) -> None:
+        """End every stream (so the HTTP server can stop) and the reader."""
+        self._stopping = True
+        for listeners in self._listeners.values():
+            for listener in list(listeners):
+                listener.close()
+
+    # --- the broadcast reader ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = 0.5
+        first = True
+        while not self._stopping:
+            s = self._settings
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                client_id=f"{s.kafka_client_id_prefix}-gateway-live",
+                group_id=None,  # every instance reads every partition: a broadcast
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+                fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
+            )
+            try:
+                await consumer.start()
+                partitions = await self._partitions(consumer)
+                consumer.assign(partitions)
+                await consumer.seek_to_end(*partitions)
+                for tp in partitions:
+                    await consumer.position(tp)  # resolve "the end" now, not at first fetch
+                self.ready.set()
+                if not first:
+                    self._broadcast("resync")  # events may have been missed meanwhile
+                first, delay = False, 0.5
+                log.info("live updates: reading %d partitions from their end", len(partitions))
+                while not self._stopping:
+                    batches = await consumer.getmany(timeout_ms=1000)
+                    for tp, records in batches.items():
+                        decode = TOPICS[tp.topic].decode
+                        for record in records:
+                            try:
+                                event = decode(record.value or b"")
+                            except (ValidationError, ValueError):
+                                continue  # the topic's own consumers dead-letter it
+                            self.dispatch(tp.topic, event)
+            except KafkaError as exc:
+                log.warning("live updates: broker error %s; reconnecting in %.1fs", exc, delay)
+            finally:
+                self.ready.clear()
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+            if not self._stopping:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    @staticmethod
+    async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        partitions: list[TopicPartition] = []
+        for topic in LIVE_TOPICS:
+            numbers = consumer.partitions_for_topic(topic)
+            if not numbers:
+                await consumer.topics()  # refresh the metadata
+                numbers = consumer.partitions_for_topic(topic)
+            if not numbers:
+                raise KafkaError(f"topic {topic} has no partitions yet")
+            partitions += [TopicPartition(topic, n) for n in sorted(numbers)]
+        return partitions
+
+
+def install(service: Service) -> LiveHub:
+    """Start the hub with the gateway: its reader runs in the background, and stopping the
+    service ends every open stream first."""
+    hub = LiveHub(service.settings)
+    service.app.state.live = hub
+    service.background(hub.run)
+    service.on_stop(hub.stop)
+    return hub
+
+
+# --- streaming ------------------------------------------------------------------------------------
+
+
+def _frame(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _ready_hub(request: Request) -> LiveHub:
+    hub: LiveHub | None = getattr(request.app.state, "live", None)
+    if hub is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(hub.ready.wait(), 10)
+            return hub
+    raise HTTPException(503, "live updates are not available right now; try again")
+
+
+async def stream(
+    request: Request, shop_id: str, conversation_id: str | None, hello: dict[str, Any]
+) -> StreamingResponse:
+    """An SSE response with the events of `shop_id` (or of one conversation of it)."""
+    hub = await _ready_hub(request)
+
+    async def frames() -> AsyncIterator[bytes]:
+        with hub.listen(shop_id, conversation_id) as listener:
+            yield b"retry: 3000\n" + _frame("ready", hello)
+            while True:
+                try:
+                    item = await asyncio.wait_for(listener.queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                if item is None:
+                    return
+                yield _frame(*item)
+
+    return StreamingResponse(
+        frames(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# --- the staff endpoints --------------------------------------------------------------------------
+
+router = APIRouter(prefix="/api/v1", include_in_schema=False)
+STAFF_TICKET = "staff-events"
+
+
+class Ticket(BaseModel):
+    ticket: str
+    expires_in: int
+
+
+def staff_ticket(settings: Settings, staff: StaffMember) -> Ticket:
+    token = sign(settings.link_signing_secret, STAFF_TICKET, [staff.shop_id, staff.staff_id],
+                 TICKET_SECONDS)
+    return Ticket(ticket=token, expires_in=TICKET_SECONDS)
+
+
+@router.post("/events/ticket", response_model=Ticket)
+async def events_ticket(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+) -> Ticket:
+    staff = await current_staff(request, credentials)
+    return staff_ticket(request.app.state.service.settings, staff)
+
+
+@router.get("/events")
+async def events(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    ticket: Annotated[str | None, Query(max_length=4096)] = None,
+) -> StreamingResponse:
+    """The caller's shop's events as they happen: `timeline`, `delivery`, `presence`, `topic`
+    (plus `ready` first and `resync` when events may have been missed)."""
+    service = request.app.state.service
+    if ticket is not None:
+        claims = verify(service.settings.link_signing_secret, STAFF_TICKET, ticket)
+        if claims is None or len(claims) != 2:
+            raise HTTPException(401, "invalid or expired ticket")
+        member = await q.staff_member(service.pool, claims[0], claims[1])
+        if member is None or not member["active"]:
+            raise HTTPException(401, "invalid or expired ticket")
+        shop_id, staff_id = claims
+    else:
+        staff = await current_staff(request, credentials)
+        shop_id, staff_id = staff.shop_id, staff.staff_id
+    return await stream(request, shop_id, None, {"shop_id": shop_id, "staff_id": staff_id})

@@ -1,0 +1,104 @@
+"""What the browser tests share (no tests here): headless Chromium driven by Playwright, the
+merchant signed in to the inbox, a customer on the demo storefront.
+
+Chromium is the system's (Debian's `chromium` package, which `make test` installs when it can);
+Playwright never downloads a browser of its own. Without either, the browser tests are skipped
+with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = os.environ.get("CHROMIUM_EXECUTABLE") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+#: How long the UI may take to show what the backbone did (Kafka, router, notifier, SSE).
+UI_TIMEOUT_MS = 20_000
+
+
+def missing_browser() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        return (f"no Chromium at {CHROMIUM}: install Debian's chromium package (make test does "
+                "when run as root) or set CHROMIUM_EXECUTABLE")
+    return None
+
+
+requires_browser = pytest.mark.skipif(missing_browser() is not None,
+                                      reason=missing_browser() or "")
+
+
+async def launch() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+#: A stand-in for the browser's Notification API that records what the page shows (headless
+#: Chromium has no notification centre to look at).
+FAKE_NOTIFICATIONS = """
+window.__notifications = [];
+class FakeNotification {
+  constructor(title, options) { window.__notifications.push({title, body: options?.body || ""}); }
+  close() {}
+  static get permission() { return "granted"; }
+  static requestPermission() { return Promise.resolve("granted"); }
+}
+window.Notification = FakeNotification;
+"""
+
+
+async def merchant_page(browser: Any, gateway: str, token: str, **context: Any) -> Any:
+    """A merchant's tab, signed in (by keyboard) and live."""
+    from playwright.async_api import expect
+
+    ctx = await browser.new_context(**context)
+    page = await ctx.new_page()
+    await page.add_init_script(FAKE_NOTIFICATIONS)
+    await page.goto(f"{gateway}/inbox/")
+    await page.locator("#token").fill(token)
+    await page.locator("#token").press("Enter")
+    await expect(page.locator("#live-state")).to_have_text("Live", timeout=UI_TIMEOUT_MS)
+    return page
+
+
+async def customer_page(browser: Any, url: str, **context: Any) -> Any:
+    """A customer's tab on the demo storefront, with the chat widget loaded."""
+    from playwright.async_api import expect
+
+    ctx = await browser.new_context(**context)
+    page = await ctx.new_page()
+    await page.goto(url)
+    await expect(page.locator("button.launcher")).to_have_text(
+        "Chat with Fjord & Pine Outfitters", timeout=UI_TIMEOUT_MS)
+    return page
+
+
+async def start_chat(page: Any, name: str, email: str, text: str) -> None:
+    await page.locator("button.launcher").click()
+    await page.get_by_label("Your name").fill(name)
+    await page.get_by_label("Email (optional)").fill(email)
+    await page.locator("#chat-first").fill(text)
+    await page.get_by_role("button", name="Start chat").click()
