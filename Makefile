@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean browser
+.PHONY: run test lint bench clean system-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,21 +19,24 @@ run: $(STAMP)
 	$(BIN)/inbox dev
 
 ## Install and run the tests.
-test: $(STAMP) browser
+test: $(STAMP) system-packages
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-## Chromium for the browser tests (Debian's package; Playwright never downloads a browser).
+## Debian packages some tests use: Chromium for the browser tests (Playwright never downloads a
+## browser) and Prometheus (promtool checks the alert rules; the dev stack runs Prometheus).
 ## Installed when missing and we may (root with apt-get); otherwise those tests are skipped.
-CHROMIUM ?= /usr/bin/chromium
-browser:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
+SYSTEM_PACKAGES := /usr/bin/chromium:chromium /usr/bin/promtool:prometheus
+system-packages:
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+	  [ -x "$${entry%%:*}" ] || missing="$$missing $${entry##*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-	      >/dev/null || echo "chromium could not be installed: the browser tests will be skipped"; \
+	    echo "installing$$missing for the tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing \
+	      >/dev/null || echo "could not install$$missing: the tests needing it will be skipped"; \
 	  else \
-	    echo "no $(CHROMIUM) and no way to install it here: the browser tests will be skipped"; \
+	    echo "missing$$missing and no way to install it here: the tests needing it are skipped"; \
 	  fi; \
 	fi
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from prometheus_client import REGISTRY
 
@@ -355,3 +358,12 @@ def test_dashboard_panels_query_exported_metrics() -> None:
         "up",
     }
     assert wanted <= queried, f"the dashboard does not show {wanted - queried}"
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus) "
+                    "is not installed")
+def test_promtool_accepts_the_rules_and_the_scrape_configuration() -> None:
+    rules = subprocess.run(["promtool", "check", "rules", str(PROMETHEUS_DIR / "alerts.yml")],
+                           capture_output=True, text=True)
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    assert "SUCCESS" in rules.stdout

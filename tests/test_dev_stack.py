@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +53,24 @@ class _Output:
         raise AssertionError(f"{pattern!r} not printed within {timeout}s:\n{self.text}")
 
 
+def _prometheus_watches_the_stack(url: str, services: set[str]) -> None:
+    """Every service is an up target, and the project's alert rules load and evaluate."""
+    deadline = time.monotonic() + 60
+    while True:
+        targets = httpx.get(f"{url}/api/v1/targets").json()["data"]["activeTargets"]
+        up = {t["labels"]["job"] for t in targets if t["health"] == "up"}
+        groups = httpx.get(f"{url}/api/v1/rules").json()["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        evaluated = rules and all(r.get("health") == "ok" for r in rules)
+        if services <= up and evaluated:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"targets up: {sorted(up)}; rules: "
+                                 f"{[(r['name'], r.get('health')) for r in rules]}")
+        time.sleep(1)
+    assert {r["name"] for r in rules} >= {"ServiceDown", "ConsumerLagging", "DeadLettersGrowing"}
+
+
 @pytest.mark.timeout(240)
 def test_dev_stack_runs_restarts_and_stops_cleanly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
@@ -90,6 +109,11 @@ def test_dev_stack_runs_restarts_and_stops_cleanly(tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         assert [i["text"] for i in detail["timeline"]] == ["Hej! Is the anorak waterproof?"]
+
+        prometheus = re.search(r"Prometheus\s+(http://127\.0\.0\.1:\d+)/", out)
+        if shutil.which("prometheus"):
+            assert prometheus, "Prometheus is installed but the stack did not start it"
+            _prometheus_watches_the_stack(prometheus[1], set(ports))
 
         router = next(c for c in children if "services.router" in " ".join(c.cmdline()))
         router.kill()

@@ -31,6 +31,7 @@ from inbox.demo import (
 from inbox.dev.broker import Broker, start_broker
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
+from inbox.dev.prometheus import find_prometheus, prometheus_args, scrape_config
 from shared.config import SERVICE_PORTS, Settings
 from shared.db.migrate import migrate_database
 from shared.kafka.admin import ensure_topics
@@ -165,6 +166,17 @@ class DevStack:
                 name, [sys.executable, "-m", f"services.{name}"], env,
                 self.logs / f"{name}.log", port,
             ))
+        prometheus = find_prometheus()
+        if prometheus:  # an operator can watch the demo with the project's own rules
+            port = free_port(9090)
+            config = (STATE_DIR / "prometheus.yml").resolve()
+            targets = {c.name: c.port for c in self.children if c.name in SERVICES}
+            config.write_text(scrape_config({**targets, "prometheus": port}))
+            self.children.append(Supervised(
+                "prometheus",
+                prometheus_args(prometheus, config, (STATE_DIR / "prometheus").resolve(), port),
+                base_env, self.logs / "prometheus.log", port,
+            ))
         for child in self.children:
             child.start()
         wait_for_port(smtp_port, 15, catcher.process)
@@ -269,6 +281,9 @@ def run(with_demo: bool = True) -> int:
             + "  ".join(f"{n} http://127.0.0.1:{ports[n]}/metrics" for n in SERVICES),
             f"  logs              {stack.logs}/",
         ]
+        if "prometheus" in ports:
+            lines.insert(-1, f"  Prometheus        http://127.0.0.1:{ports['prometheus']}/  "
+                             "(targets: /targets, the project's alert rules: /alerts)")
         if tokens:
             lines += [
                 "  demo shop         demo-shop; staff tokens (Authorization: Bearer …):",
