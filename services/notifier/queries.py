@@ -70,12 +70,34 @@ async def finish(
     )
 
 
-async def mark_sending(conn: asyncpg.Connection, message_id: str, attempt: int) -> None:
+async def mark_claimed(conn: asyncpg.Connection, message_id: str, worker: str) -> None:
     await conn.execute(
-        """UPDATE deliveries SET status = 'sending', attempts = $2, updated_at = now()
+        """UPDATE deliveries SET status = 'claimed', claimed_by = $2, updated_at = now()
            WHERE message_id = $1""",
-        message_id, attempt,
+        message_id, worker,
     )
+
+
+async def mark_sending(
+    conn: asyncpg.Connection, message_id: str, attempt: int, worker: str
+) -> bool:
+    """Record the send as in flight, if this worker still holds the claim."""
+    status = await conn.execute(
+        """UPDATE deliveries SET status = 'sending', attempts = $2, updated_at = now()
+           WHERE message_id = $1 AND status = 'claimed' AND claimed_by = $3""",
+        message_id, attempt, worker,
+    )
+    return status.endswith(" 1")
+
+
+async def release_stale_claims(conn: asyncpg.Connection, older_than: float) -> int:
+    """Claims of a notifier that died before sending them: safe to try again."""
+    status = await conn.execute(
+        """UPDATE deliveries SET status = 'pending', updated_at = now()
+           WHERE status = 'claimed' AND updated_at < now() - make_interval(secs => $1)""",
+        older_than,
+    )
+    return int(status.split()[-1])
 
 
 async def take_stale_sends(conn: asyncpg.Connection, older_than: float) -> list[asyncpg.Record]:

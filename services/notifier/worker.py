@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -52,6 +53,9 @@ class DeliveryWorker:
         batch: int = 100,
     ) -> None:
         self._stale_send_seconds = stale_send_seconds
+        #: Whose claims are whose: a claim released as stale and taken by another worker is
+        #: never sent by this one too.
+        self._worker_id = uuid.uuid4().hex
         self._pool = pool
         self._results_written = results_written
         self._outbox = outbox
@@ -80,8 +84,7 @@ class DeliveryWorker:
                 sender = self._senders[message.channel]
                 attempt = row["attempts"] + 1
                 if isinstance(sender, RemoteSender):
-                    # Recorded as in flight before it leaves: after a crash it is never resent.
-                    await q.mark_sending(conn, message.message_id, attempt)
+                    await q.mark_claimed(conn, message.message_id, self._worker_id)
                     remote.append((message, sender, attempt))
                 else:
                     started = datetime.now(UTC)
@@ -99,6 +102,10 @@ class DeliveryWorker:
 
     async def _send_remote(self, items: list[tuple[OutboundMessage, RemoteSender, int]]) -> None:
         for message, sender, attempt in items:
+            # Recorded as in flight just before it leaves: after a crash it is never resent.
+            async with self._pool.acquire() as conn, conn.transaction():
+                if not await q.mark_sending(conn, message.message_id, attempt, self._worker_id):
+                    continue  # the claim went stale and was released: another round sends it
             started = datetime.now(UTC)
             outcome = await self._attempt(sender.send(message), message)
             async with self._pool.acquire() as conn, conn.transaction():
@@ -116,6 +123,7 @@ class DeliveryWorker:
         """A send in flight when a notifier died: whether it left is unknown, and sending it
         again could deliver it twice, so it is reported failed with that reason instead."""
         async with self._pool.acquire() as conn, conn.transaction():
+            await q.release_stale_claims(conn, self._stale_send_seconds)
             stale = await q.take_stale_sends(conn, self._stale_send_seconds)
             for row in stale:
                 message = OutboundMessage.model_validate(row["payload"])
