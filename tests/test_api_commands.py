@@ -230,3 +230,31 @@ async def test_turn_off_updates_for_one_order(stack, producer, db, prepared):
             ("o-1002", False), ("o-1001", True),
         ]
         assert one["timeline"][-1]["kind"] == "order_updates_off"
+
+
+async def test_request_bodies_have_a_size_limit_and_no_nul(stack, producer, db):
+    import httpx
+
+    from services.gateway.limits import API_MAX_BODY_BYTES
+
+    shop = await new_shop(producer, db)
+    headers = {"Authorization": f"Bearer {shop.tokens['ava']}"}
+    async with httpx.AsyncClient(base_url=stack["gateway"].url, headers=headers) as api:
+        huge = {"shortcut": "big", "body": "x" * (API_MAX_BODY_BYTES + 10)}
+        response = await api.post("/api/v1/saved-replies", json=huge)
+        assert response.status_code == 413
+        assert "too large" in response.json()["detail"]
+
+        async def chunks():  # no Content-Length: counted as it arrives
+            for _ in range(40):
+                yield b"x" * 8192
+
+        chunked = await api.post("/api/v1/saved-replies", content=chunks(),
+                                 headers={"Content-Type": "application/json"})
+        assert chunked.status_code == 413
+        fine = await api.post("/api/v1/saved-replies", json={"shortcut": "ok", "body": "Hi!"})
+        assert fine.status_code == 201
+        # PostgreSQL text cannot hold NUL: refused up front, never a server error.
+        nul = await api.post("/api/v1/saved-replies", json={"shortcut": "n", "body": "a\x00b"})
+        assert nul.status_code == 422
+        assert (await api.get("/api/v1/saved-replies", params={"q": "a\x00"})).status_code == 422

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from services.gateway import live, storefront, web, webhooks
 from services.gateway.api import router as merchant_api
+from services.gateway.limits import RequestGuard
 from shared.service import Service
 
 DESCRIPTION = """\
@@ -100,6 +101,7 @@ def create_app() -> FastAPI:
     app.include_router(live.router)
     app.include_router(storefront.router)
     app.add_middleware(storefront.StorefrontCors)
+    app.add_middleware(RequestGuard)
     web.mount(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
