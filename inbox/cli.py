@@ -104,6 +104,12 @@ def cmd_send_message(args: argparse.Namespace) -> int:
     return asyncio.run(go())
 
 
+def cmd_load(args: argparse.Namespace) -> int:
+    from inbox.load.cli import main as load
+
+    return load(args, _settings())
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["classify"]:  # its own options: see `inbox classify --help`
@@ -132,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     send.set_defaults(func=cmd_send_message)
 
     sub.add_parser("classify", help="classify messages read from stdin, one per line (JSON out)")
+
+    from inbox.load.cli import add_arguments as load_arguments
+
+    load = sub.add_parser("load", help="drive realistic mixed traffic at a steady rate and "
+                          "measure it end to end (throughput, latency, lost, duplicated)")
+    load_arguments(load)
+    load.set_defaults(func=cmd_load)
 
     args = parser.parse_args(argv)
     if args.command != "dev":

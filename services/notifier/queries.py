@@ -31,10 +31,14 @@ async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record
 
 
 async def next_due_in(conn: asyncpg.Connection) -> float | None:
-    return await conn.fetchval(
-        """SELECT greatest(0, extract(epoch FROM min(next_attempt_at) - now()))::float8
+    """Seconds until the next pending delivery is due (0 when one is due now); None when no
+    delivery is pending. (Not `greatest(0, …)` in SQL: it ignores a NULL and would say 0, so the
+    worker would spin while nothing is pending.)"""
+    due = await conn.fetchval(
+        """SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
            FROM deliveries WHERE status = 'pending'"""
     )
+    return None if due is None else max(0.0, due)
 
 
 async def record_attempt(

@@ -381,14 +381,24 @@ class Router:
             )
 
     async def on_topic_tag(self, conn: asyncpg.Connection, tags: list[TopicTag]) -> None:
-        """Tags arrive in message order per conversation (same partition key)."""
+        """Tags arrive in message order per conversation (same partition key). The batch's
+        conversations are locked and updated in two statements (in a stable order), each
+        conversation's tags folded in in arrival order; an unknown conversation refuses the
+        batch, which the consume loop then applies one tag at a time."""
+        keys: dict[tuple[uuid.UUID, str], list[TopicTag]] = {}
         for tag in tags:
-            conversation = await q.lock_conversation(conn, tag.shop_id, tag.conversation_id)
-            if conversation is None:
-                raise Rejected(f"unknown conversation {tag.conversation_id!r}")
-            await q.set_topics(
-                conn, conversation["conversation_id"], add_topic(conversation["topics"], tag.topic)
-            )
+            try:
+                conversation_id = uuid.UUID(tag.conversation_id)
+            except ValueError:
+                raise Rejected(f"unknown conversation {tag.conversation_id!r}") from None
+            keys.setdefault((conversation_id, tag.shop_id), []).append(tag)
+        topics = await q.lock_conversation_topics(conn, list(keys))
+        for key, found in keys.items():
+            if key not in topics:
+                raise Rejected(f"unknown conversation {found[0].conversation_id!r}")
+            for tag in found:
+                topics[key] = add_topic(topics[key], tag.topic)
+        await q.set_topics_many(conn, [(k[0], topics[k]) for k in keys])
 
     async def on_order(self, conn: asyncpg.Connection, events: list[OrderEvent]) -> None:
         await require_known_shops(conn, events)

@@ -340,11 +340,31 @@ async def upsert_order(conn: asyncpg.Connection, e: OrderEvent, status: str) -> 
     )
 
 
-async def set_topics(
-    conn: asyncpg.Connection, conversation_id: uuid.UUID, topics: list[str]
+async def lock_conversation_topics(
+    conn: asyncpg.Connection, keys: list[tuple[uuid.UUID, str]]
+) -> dict[tuple[uuid.UUID, str], list[str]]:
+    """Lock the conversations (conversation_id, shop_id) in id order; their topics by key."""
+    rows = await conn.fetch(
+        """SELECT conversation_id, shop_id, topics FROM conversations
+           WHERE (conversation_id, shop_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))
+           ORDER BY conversation_id FOR UPDATE""",
+        [k[0] for k in keys], [k[1] for k in keys],
+    )
+    return {(r["conversation_id"], r["shop_id"]): list(r["topics"]) for r in rows}
+
+
+async def set_topics_many(
+    conn: asyncpg.Connection, rows: list[tuple[uuid.UUID, list[str]]]
 ) -> None:
+    """rows: (conversation_id, topics); one statement for all."""
     await conn.execute(
-        "UPDATE conversations SET topics = $2 WHERE conversation_id = $1", conversation_id, topics
+        """UPDATE conversations c
+           SET topics = ARRAY(SELECT t.value
+                              FROM jsonb_array_elements_text(u.topics::jsonb)
+                                   WITH ORDINALITY AS t(value, n) ORDER BY t.n)
+           FROM unnest($1::uuid[], $2::text[]) AS u(id, topics)
+           WHERE c.conversation_id = u.id""",
+        [r[0] for r in rows], [json.dumps(r[1]) for r in rows],
     )
 
 
