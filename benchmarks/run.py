@@ -14,7 +14,7 @@ loop, followed to its effects.
    lost: the open-loop rate is stepped up until a step fails;
 3. reply routing at 200 replies/s: reply command → delivery result;
 4. how the cost grows: router throughput with 1 and 2 instances; customer-message latency at a
-   fixed rate with 10k, 100k (and with `--full` 1M) stored conversations.
+   fixed rate with 10k, 100k and 1M stored conversations (`--quick`: up to 100k).
 """
 
 from __future__ import annotations
@@ -175,6 +175,17 @@ def step_figures(report: LoadReport) -> dict[str, Any]:
     }
 
 
+def cpu_used(before: dict[str, float], after: dict[str, float], messages: int
+             ) -> dict[str, Any]:
+    """CPU milliseconds per customer message, by part, over one step."""
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    per_message = {name: round(seconds * 1000 / max(1, messages), 3)
+                   for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1])}
+    return {"cpu_seconds_total": round(sum(spent.values()), 2),
+            "cpu_ms_per_message": per_message,
+            "cpu_ms_per_message_total": round(sum(spent.values()) * 1000 / max(1, messages), 3)}
+
+
 def step_ok(report: LoadReport) -> tuple[bool, str]:
     p99 = report.p99_ms(MESSAGE_TIMELINE, MESSAGE_TAG)
     if not report.clean:
@@ -203,12 +214,14 @@ async def bench_max_rate(step_seconds: float, shops: int) -> dict[str, Any]:
         stack = await start_stack(BACKBONE)
         try:
             async with LoadSession(stack.settings, shops=shops, progress=False) as session:
+                cpu_before = stack.cpu_seconds()
                 report = await session.phase(rate, step_seconds, Mix.parse("messages"),
                                              grace=10.0, settle=0.5)
+                cpu = cpu_used(cpu_before, stack.cpu_seconds(), report.sent.get("message", 0))
         finally:
             stack.stop()
         ok, verdict = step_ok(report)
-        step = {**step_figures(report), "ok": ok, "verdict": verdict}
+        step = {**step_figures(report), "ok": ok, "verdict": verdict, "cpu": cpu}
         say_step(step, verdict)
         steps.append(step)
         return ok, step
@@ -434,7 +447,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         say(f"router instances (burst of {args.messages:,} customer messages)")
         results["router_scaling"] = await bench_router_scaling(args.messages)
     if wanted("growth"):
-        sizes = [10_000, 100_000] + ([1_000_000] if args.full else [])
+        sizes = [10_000, 100_000] + ([] if args.quick else [1_000_000])
         say(f"latency as conversations grow ({args.growth_rate:g} msg/s, "
             f"{args.step_seconds:g}s each)")
         results["growth"] = await bench_growth(sizes, args.growth_rate, args.step_seconds,
@@ -468,6 +481,11 @@ def summary(results: dict[str, Any]) -> list[str]:
             lines.append(f"{'  at that rate: timeline p50 / p99':<46}{g['timeline_p50_ms']:>7} / "
                          f"{g['timeline_p99_ms']} ms; tag p50 / p99 {g['tag_p50_ms']} / "
                          f"{g['tag_p99_ms']} ms")
+            cpu = g["cpu"]
+            lines.append(f"{'  CPU per message':<46}{cpu['cpu_ms_per_message_total']:>7} ms: "
+                         + ", ".join(f"{k} {v}" for k, v in cpu["cpu_ms_per_message"].items())
+                         + f" (the machine has {1000 * (os.cpu_count() or 1) / best:.2f} ms "
+                           "per message at this rate)")
         lines.append(f"{'  first failing rate':<46}{results['max_rate']['first_failing_rate']}")
     if "replies" in results:
         r = results["replies"]
@@ -514,7 +532,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--growth-rate", type=float, default=500.0,
                         help="customer messages/s while conversations grow")
     parser.add_argument("--shops", type=int, default=20)
-    parser.add_argument("--full", action="store_true", help="also 1M stored conversations")
+    parser.add_argument("--quick", action="store_true",
+                        help="conversations grow to 100k only (not 1M)")
     parser.add_argument("--only", help="comma-separated: raw, rate, replies, scaling, growth")
     parser.add_argument("--json", type=Path, default=ROOT / ".inbox" / "bench.json",
                         help="where to write the results (default .inbox/bench.json)")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from inbox.dev.broker import Broker, start_broker
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
@@ -31,6 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The backbone: what a customer message and a reply go through (the gateway serves HTTP and
 #: is not on those paths).
 BACKBONE = ("router", "classifier", "notifier", "presence")
+
+
+def _cpu_of(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def _cpu_of_tree(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        return sum(_cpu_of(p) for p in [root, *root.children(recursive=True)])
+    except psutil.Error:
+        return 0.0
 
 
 @dataclass
@@ -83,6 +97,17 @@ class Stack:
                 if pending and time.monotonic() > deadline:
                     raise TimeoutError("not ready: " + ", ".join(s.name for s in pending))
                 await asyncio.sleep(0.2)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each part: the broker, PostgreSQL (server and
+        backends), each service (instances summed) and this process (the load generator)."""
+        parts: dict[str, list[int]] = {"broker": [self.broker.process.pid],
+                                       "postgres": [self.postgres.process.pid]}
+        for service in self.services:
+            parts.setdefault(service.name, []).append(service.process.pid)
+        found = {name: sum(_cpu_of_tree(pid) for pid in pids) for name, pids in parts.items()}
+        found["load generator"] = _cpu_of(psutil.Process())
+        return found
 
     def pids(self, name: str) -> list[int]:
         return [s.process.pid for s in self.services if s.name == name]

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = 6000
     kafka_heartbeat_interval_ms: int = 1000
     kafka_max_poll_records: int = 500
+    #: Groups of partitions a consumer applies at the same time, each in its own transaction
+    #: (keep below DATABASE_POOL_MAX).
+    kafka_consumer_concurrency: int = 4
     kafka_linger_ms: int = 5
     kafka_max_message_bytes: int = 1_000_000
     #: A consumed event larger than this goes to the DLQ unread (no contract needs more).

@@ -24,7 +24,7 @@ EVENTS_DEAD_LETTERED = Counter(
 EVENTS_PRODUCED = Counter("inbox_events_produced_total", "Events written to Kafka.", ["topic"])
 HANDLE_SECONDS = Histogram(
     "inbox_handle_duration_seconds",
-    "Time to make one batch of a partition durable.",
+    "Time to make one batch of a topic durable (one group of its partitions).",
     ["topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

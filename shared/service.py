@@ -44,7 +44,7 @@ class Service:
         self._loops: list[ConsumeLoop] = []
         self._loop_specs: list[tuple[str, Sequence[Subscription]]] = []
         self._background: list[Callable[[], Awaitable[None]]] = []
-        self._after_commit: list[Callable[[], None]] = []
+        self._on_applied: list[Callable[[], None]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self._tasks: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
@@ -68,9 +68,10 @@ class Service:
     def background(self, task: Callable[[], Awaitable[None]]) -> None:
         self._background.append(task)
 
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        """Called after each consumed batch is committed (e.g. to wake a worker)."""
-        self._after_commit.append(callback)
+    def on_applied(self, callback: Callable[[], None]) -> None:
+        """Called once each consumed batch's effects are committed to PostgreSQL (e.g. to wake
+        a worker that acts on them)."""
+        self._on_applied.append(callback)
 
     def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
         self._on_stop.append(hook)
@@ -111,9 +112,9 @@ class Service:
                 await migrate(conn)
         self.health.set("postgres", True, "connected")
 
-    def _committed(self) -> None:
+    def _applied(self) -> None:
         self.relay.wake()
-        for callback in self._after_commit:
+        for callback in self._on_applied:
             callback()
 
     async def _start(self, build: Callable[[Service], Awaitable[None] | None]) -> None:
@@ -137,7 +138,7 @@ class Service:
                 producer=self.producer,
                 health=self.health,
                 pool=self.pool,
-                after_commit=self._committed,
+                on_applied=self._applied,
             )
             self._loops.append(consume_loop)
             self._tasks.append(asyncio.create_task(consume_loop.run(), name=f"consume-{name}"))

@@ -1,11 +1,15 @@
 """Guards on the merchant API's requests, applied before any handler: a size limit on bodies
-(413 past it), and no NUL character anywhere (PostgreSQL text cannot hold one: 422)."""
+(413 past it), and no NUL character anywhere (PostgreSQL text cannot hold one: 422). A NUL is
+only noted here (`has_nul` in the request's state) and refused once the caller is known, so an
+unauthenticated request is always a 401, whatever it carries."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from fastapi import HTTPException
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -21,6 +25,12 @@ def _has_nul(raw: bytes) -> bool:
     return b"\x00" in raw or b"%00" in lowered or b"\\u0000" in lowered
 
 
+def refuse_nul(state: Any) -> None:
+    """After authentication: a request the guard found a NUL in is refused (422)."""
+    if getattr(state, "has_nul", False):
+        raise HTTPException(422, "NUL characters are not allowed")
+
+
 class RequestGuard:
     def __init__(self, app: ASGIApp, prefix: str = "/api/", limit: int = API_MAX_BODY_BYTES):
         self.app, self.prefix, self.limit = app, prefix, limit
@@ -29,9 +39,7 @@ class RequestGuard:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
-        if _has_nul(scope.get("query_string", b"")) or "\x00" in scope["path"]:
-            await self._refuse(send, 422, "NUL characters are not allowed")
-            return
+        has_nul = _has_nul(scope.get("query_string", b"")) or "\x00" in scope["path"]
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._refuse(send, 413, self._too_large)
@@ -48,9 +56,8 @@ class RequestGuard:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        if _has_nul(body):
-            await self._refuse(send, 422, "NUL characters are not allowed")
-            return
+        if has_nul or _has_nul(body):
+            scope.setdefault("state", {})["has_nul"] = True
         replayed = False
 
         async def replay() -> Message:

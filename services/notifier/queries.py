@@ -19,14 +19,18 @@ async def enqueue(conn: asyncpg.Connection, messages: list[OutboundMessage]) -> 
     )
 
 
-async def claim_due(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Due deliveries, locked for this transaction; other notifier instances skip them."""
+async def claim_due(
+    conn: asyncpg.Connection, limit: int, skip_channels: list[str] | None = None
+) -> list[asyncpg.Record]:
+    """Due deliveries (but those on `skip_channels`), locked for this transaction; other
+    notifier instances skip them."""
     return await conn.fetch(
         """SELECT message_id, channel, payload, attempts FROM deliveries
            WHERE status = 'pending' AND next_attempt_at <= now()
+             AND NOT (channel = ANY($2::text[]))
            ORDER BY next_attempt_at LIMIT $1
            FOR UPDATE SKIP LOCKED""",
-        limit,
+        limit, skip_channels or [],
     )
 
 
@@ -41,44 +45,38 @@ async def next_due_in(conn: asyncpg.Connection) -> float | None:
     return None if due is None else max(0.0, due)
 
 
-async def record_attempt(
+async def record_attempts(
     conn: asyncpg.Connection,
-    message_id: str,
-    attempt: int,
-    started_at: datetime,
-    result: str,
-    error_code: str | None,
-    reason: str | None,
+    rows: list[tuple[str, int, datetime, str, str | None, str | None]],
 ) -> None:
-    await conn.execute(
+    """rows: (message_id, attempt, started_at, result, error_code, reason)."""
+    await conn.executemany(
         """INSERT INTO delivery_attempts
                (message_id, attempt, started_at, finished_at, result, error_code, reason)
            VALUES ($1, $2, $3, now(), $4, $5, $6)""",
-        message_id, attempt, started_at, result, error_code, reason,
+        rows,
     )
 
 
 async def finish(
-    conn: asyncpg.Connection,
-    message_id: str,
-    status: str,
-    attempts: int,
-    error: str | None,
-    provider_message_id: str | None,
+    conn: asyncpg.Connection, rows: list[tuple[str, str, int, str | None, str | None]]
 ) -> None:
-    await conn.execute(
+    """rows: (message_id, status, attempts, error, provider_message_id)."""
+    await conn.executemany(
         """UPDATE deliveries SET status = $2, attempts = $3, last_error = $4,
                provider_message_id = $5, updated_at = now()
            WHERE message_id = $1""",
-        message_id, status, attempts, error, provider_message_id,
+        rows,
     )
 
 
-async def mark_claimed(conn: asyncpg.Connection, message_id: str, worker: str) -> None:
+async def mark_claimed(conn: asyncpg.Connection, message_ids: list[str], worker: str) -> None:
+    if not message_ids:
+        return
     await conn.execute(
         """UPDATE deliveries SET status = 'claimed', claimed_by = $2, updated_at = now()
-           WHERE message_id = $1""",
-        message_id, worker,
+           WHERE message_id = ANY($1::text[])""",
+        message_ids, worker,
     )
 
 
@@ -117,14 +115,15 @@ async def take_stale_sends(conn: asyncpg.Connection, older_than: float) -> list[
 
 
 async def retry_later(
-    conn: asyncpg.Connection, message_id: str, attempts: int, delay_seconds: float, error: str
+    conn: asyncpg.Connection, rows: list[tuple[str, int, float, str]]
 ) -> None:
-    await conn.execute(
+    """rows: (message_id, attempts, delay_seconds, error)."""
+    await conn.executemany(
         """UPDATE deliveries SET status = 'pending', attempts = $2, last_error = $4,
                updated_at = now(),
                next_attempt_at = now() + make_interval(secs => $3)
            WHERE message_id = $1""",
-        message_id, attempts, delay_seconds, error,
+        rows,
     )
 
 

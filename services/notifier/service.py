@@ -46,5 +46,6 @@ def build(service: Service) -> None:
                 server.close()
 
         service.background(inbound_email)
-    service.after_commit(worker.wake)
+    service.on_applied(worker.wake)
     service.background(worker.run)
+    service.on_stop(lambda: worker.drain(service.settings.shutdown_grace_seconds))

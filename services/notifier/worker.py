@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -43,6 +43,13 @@ FAILURES = Counter(
 
 
 class DeliveryWorker:
+    """Claims due deliveries in rounds. A local delivery (the storefront chat mailbox, a channel
+    not connected) is done in the claiming transaction. A remote one (SMTP, the Send API) is
+    sent by a task of its own, after the earlier sends of its conversation: the rounds go on
+    meanwhile, so a slow mail server never holds up the deliveries of other conversations.
+    At most `max_in_flight` remote deliveries are in hand (plus one round's worth): beyond that
+    the rounds claim local deliveries only, and the rest waits in PostgreSQL (backpressure)."""
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -51,6 +58,7 @@ class DeliveryWorker:
         results_written: Callable[[], None],
         stale_send_seconds: float,
         batch: int = 100,
+        max_in_flight: int = 200,
     ) -> None:
         self._stale_send_seconds = stale_send_seconds
         #: Whose claims are whose: a claim released as stale and taken by another worker is
@@ -60,7 +68,14 @@ class DeliveryWorker:
         self._results_written = results_written
         self._outbox = outbox
         self._senders = senders
+        self._remote_channels = sorted(
+            c for c, sender in senders.items() if isinstance(sender, RemoteSender))
         self._batch = batch
+        self._max_in_flight = max_in_flight
+        #: The last send scheduled for each conversation: the next one waits for it.
+        self._chains: dict[str, asyncio.Task] = {}
+        self._in_flight: set[asyncio.Task] = set()
+        self._stale_checked = 0.0
         self._pump = Pump("delivery worker", self.deliver_due, self._next_due_in, max_idle=5.0)
 
     def wake(self) -> None:
@@ -69,47 +84,87 @@ class DeliveryWorker:
     async def run(self) -> None:
         await self._pump.run()
 
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    async def drain(self, timeout: float) -> None:
+        """Let the sends in hand finish (on shutdown): none is left half recorded."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
+
     async def _next_due_in(self) -> float:
+        if self.in_flight >= self._max_in_flight:
+            return 5.0  # full hands: a finished send wakes the worker
         async with self._pool.acquire() as conn:
             due = await q.next_due_in(conn)
         return 5.0 if due is None else due
 
     async def deliver_due(self) -> int:
         recovered = await self._fail_stale_sends()
+        # Full hands: claim only what is delivered locally; remote sends wait their turn.
+        skip = self._remote_channels if self.in_flight >= self._max_in_flight else []
+        remote: list[tuple[OutboundMessage, RemoteSender, int]] = []
+        local: list[tuple[OutboundMessage, int, datetime, Outcome]] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await q.claim_due(conn, self._batch)
-            remote = []
+            rows = await q.claim_due(conn, self._batch, skip)
             for row in rows:
                 message = OutboundMessage.model_validate(row["payload"])
                 sender = self._senders[message.channel]
                 attempt = row["attempts"] + 1
                 if isinstance(sender, RemoteSender):
-                    await q.mark_claimed(conn, message.message_id, self._worker_id)
                     remote.append((message, sender, attempt))
                 else:
                     started = datetime.now(UTC)
                     outcome = await self._attempt(sender.send(conn, message), message)
-                    await self._record(conn, message, attempt, started, outcome)
-        # Conversations in parallel; within one, in order, each recorded before the next leaves
-        # (an email cites the ones sent before it).
-        threads: dict[str, list[tuple[OutboundMessage, RemoteSender, int]]] = defaultdict(list)
+                    local.append((message, attempt, started, outcome))
+            await q.mark_claimed(conn, [m.message_id for m, _, _ in remote], self._worker_id)
+            await self._record_many(conn, local)
         for item in remote:
-            threads[item[0].conversation_id].append(item)
-        await asyncio.gather(*(self._send_remote(items) for items in threads.values()))
-        if rows or recovered:
+            self._schedule(*item)
+        if len(rows) > len(remote) or recovered:
             self._results_written()
         return len(rows) + recovered
 
-    async def _send_remote(self, items: list[tuple[OutboundMessage, RemoteSender, int]]) -> None:
-        for message, sender, attempt in items:
-            # Recorded as in flight just before it leaves: after a crash it is never resent.
-            async with self._pool.acquire() as conn, conn.transaction():
-                if not await q.mark_sending(conn, message.message_id, attempt, self._worker_id):
-                    continue  # the claim went stale and was released: another round sends it
-            started = datetime.now(UTC)
-            outcome = await self._attempt(sender.send(message), message)
-            async with self._pool.acquire() as conn, conn.transaction():
-                await self._record(conn, message, attempt, started, outcome)
+    def _schedule(self, message: OutboundMessage, sender: RemoteSender, attempt: int) -> None:
+        conversation = message.conversation_id
+        previous = self._chains.get(conversation)
+        task = asyncio.create_task(self._send_remote(previous, message, sender, attempt),
+                                   name="delivery-send")
+        self._chains[conversation] = task
+        self._in_flight.add(task)
+        task.add_done_callback(lambda t: self._sent(conversation, t))
+
+    def _sent(self, conversation: str, task: asyncio.Task) -> None:
+        self._in_flight.discard(task)
+        if self._chains.get(conversation) is task:
+            del self._chains[conversation]
+        if not task.cancelled() and task.exception() is not None:
+            # The database went away mid-send: the claim (or the send in flight) is picked up
+            # by the stale checks, as after a crash.
+            log.warning("delivery send: %s", task.exception())
+        self._results_written()
+        self.wake()  # room for more remote sends
+
+    async def _send_remote(
+        self,
+        previous: asyncio.Task | None,
+        message: OutboundMessage,
+        sender: RemoteSender,
+        attempt: int,
+    ) -> None:
+        # In order within a conversation, each recorded before the next leaves (an email cites
+        # the ones sent before it).
+        if previous is not None:
+            await asyncio.wait([previous])
+        # Recorded as in flight just before it leaves: after a crash it is never resent.
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await q.mark_sending(conn, message.message_id, attempt, self._worker_id):
+                return  # the claim went stale and was released: another round sends it
+        started = datetime.now(UTC)
+        outcome = await self._attempt(sender.send(message), message)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await self._record(conn, message, attempt, started, outcome)
 
     @staticmethod
     async def _attempt(sending: Awaitable[Outcome], message: OutboundMessage) -> Outcome:
@@ -121,14 +176,19 @@ class DeliveryWorker:
 
     async def _fail_stale_sends(self) -> int:
         """A send in flight when a notifier died: whether it left is unknown, and sending it
-        again could deliver it twice, so it is reported failed with that reason instead."""
+        again could deliver it twice, so it is reported failed with that reason instead.
+        Looked for every few seconds, not every round: nothing goes stale faster."""
+        now = time.monotonic()
+        if now - self._stale_checked < min(5.0, self._stale_send_seconds / 2):
+            return 0
+        self._stale_checked = now
         async with self._pool.acquire() as conn, conn.transaction():
             await q.release_stale_claims(conn, self._stale_send_seconds)
             stale = await q.take_stale_sends(conn, self._stale_send_seconds)
-            for row in stale:
-                message = OutboundMessage.model_validate(row["payload"])
-                await self._record(conn, message, row["attempts"], row["updated_at"], Outcome(
-                    "failed", reason=UNKNOWN_OUTCOME, error_code="unknown_outcome"))
+            unknown = Outcome("failed", reason=UNKNOWN_OUTCOME, error_code="unknown_outcome")
+            await self._record_many(conn, [
+                (OutboundMessage.model_validate(row["payload"]), row["attempts"],
+                 row["updated_at"], unknown) for row in stale])
         return len(stale)
 
     async def _record(
@@ -139,36 +199,50 @@ class DeliveryWorker:
         started: datetime,
         outcome: Outcome,
     ) -> None:
-        if outcome.status == "retry" and give_up(attempt):
-            outcome = Outcome("failed", outcome.reason, outcome.error_code)
-        DELIVERIES.labels(message.channel, outcome.status).inc()
-        if outcome.status != "sent":
-            FAILURES.labels(message.channel, outcome.error_code or "unknown").inc()
-        await q.record_attempt(
-            conn, message.message_id, attempt, started, outcome.status, outcome.error_code,
-            outcome.reason,
-        )
-        if outcome.status == "retry":
-            await q.retry_later(
-                conn, message.message_id, attempt, retry_delay_seconds(attempt),
-                outcome.reason or "",
-            )
+        await self._record_many(conn, [(message, attempt, started, outcome)])
+
+    async def _record_many(
+        self,
+        conn: asyncpg.Connection,
+        attempts: list[tuple[OutboundMessage, int, datetime, Outcome]],
+    ) -> None:
+        """Attempts and their outcomes, a delivery result for each one finished: a few
+        statements for the whole list (round trips are what a busy database charges for)."""
+        if not attempts:
             return
-        await q.finish(
-            conn, message.message_id, outcome.status, attempt, outcome.reason,
-            outcome.provider_message_id,
-        )
-        result = DeliveryResult(
-            event_id=f"{message.message_id}:result",
-            message_id=message.message_id,
-            shop_id=message.shop_id,
-            conversation_id=message.conversation_id,
-            channel=message.channel,
-            status=outcome.status,
-            reason=outcome.reason,
-            error_code=outcome.error_code,
-            provider_message_id=outcome.provider_message_id,
-            attempts=attempt,
-            at=datetime.now(UTC),
-        )
-        await self._outbox.add(conn, DELIVERY_RESULTS, result)
+        tried, retries, finished, results = [], [], [], []
+        now = datetime.now(UTC)
+        for message, attempt, started, outcome in attempts:
+            if outcome.status == "retry" and give_up(attempt):
+                outcome = Outcome("failed", outcome.reason, outcome.error_code)
+            DELIVERIES.labels(message.channel, outcome.status).inc()
+            if outcome.status != "sent":
+                FAILURES.labels(message.channel, outcome.error_code or "unknown").inc()
+            tried.append((message.message_id, attempt, started, outcome.status,
+                          outcome.error_code, outcome.reason))
+            if outcome.status == "retry":
+                retries.append((message.message_id, attempt, retry_delay_seconds(attempt),
+                                outcome.reason or ""))
+                continue
+            finished.append((message.message_id, outcome.status, attempt, outcome.reason,
+                             outcome.provider_message_id))
+            result = DeliveryResult(
+                event_id=f"{message.message_id}:result",
+                message_id=message.message_id,
+                shop_id=message.shop_id,
+                conversation_id=message.conversation_id,
+                channel=message.channel,
+                status=outcome.status,
+                reason=outcome.reason,
+                error_code=outcome.error_code,
+                provider_message_id=outcome.provider_message_id,
+                attempts=attempt,
+                at=now,
+            )
+            results.append((DELIVERY_RESULTS, result.key, result))
+        await q.record_attempts(conn, tried)
+        if retries:
+            await q.retry_later(conn, retries)
+        if finished:
+            await q.finish(conn, finished)
+        await self._outbox.add_many(conn, results)

@@ -77,8 +77,10 @@ class Router:
         message_id: uuid.UUID | None = None,
         staff_id: str | None = None,
         data: dict[str, Any] | None = None,
+        seq: int | None = None,
     ) -> None:
-        """Append to the conversation's timeline and announce it on the timeline topic."""
+        """Append to the conversation's timeline (at `seq` when the caller reserved it) and
+        announce it on the timeline topic."""
         seq = await q.append_timeline(
             conn,
             item_id=item_id,
@@ -90,6 +92,7 @@ class Router:
             message_id=message_id,
             staff_id=staff_id,
             data=data,
+            seq=seq,
         )
         item = TimelineItem(
             event_id=str(item_id),
@@ -273,7 +276,7 @@ class Router:
             delivery_status="pending" if path.channel else "held",
             delivery_reason=path.held_reason,
         )
-        await q.set_last_message(
+        seq = await q.set_last_message(
             conn, conversation["conversation_id"], now, reply_preview(content)
         )
         await self._timeline(
@@ -292,6 +295,7 @@ class Router:
                 "held": path.channel is None,
                 **content.model_dump(mode="json", exclude_none=True, exclude={"text"}),
             },
+            seq=seq,
         )
         if path.channel is None:
             return  # held until the customer is back (see on_presence)
@@ -330,7 +334,8 @@ class Router:
             content=content,
             staff_id=staff_id,
             created_at=at,
-            shop_name=await q.shop_name(conn, conversation["shop_id"]),
+            shop_name=conversation["shop_name"] if "shop_name" in conversation.keys()
+            else await q.shop_name(conn, conversation["shop_id"]),
             conversation_channel=conversation["channel"],
         )
         await self.outbox.add(conn, reply_route(channel), outbound)

@@ -298,11 +298,11 @@ class OrderUpdates:
         )
         if not inserted:
             return
-        await q.set_last_message(conn, conversation["conversation_id"], now, preview(text))
+        seq = await q.set_last_message(conn, conversation["conversation_id"], now, preview(text))
         await self.router._timeline(
             conn, conversation, item_id=message_id, kind="merchant_reply", author="system",
             at=now, text=text, message_id=message_id,
-            data={"channel": "messenger", "kind": kind, **(data or {})},
+            data={"channel": "messenger", "kind": kind, **(data or {})}, seq=seq,
         )
         outbound = MessengerOutbound(
             event_id=str(message_id),

@@ -20,9 +20,12 @@ async def lock_conversation(
         conversation_uuid = uuid.UUID(conversation_id)
     except ValueError:
         return None
+    # With the shop's name, which a message sent from here carries (one round trip, not two).
     return await conn.fetchrow(
-        """SELECT * FROM conversations WHERE conversation_id = $1 AND shop_id = $2
-           FOR UPDATE""",
+        """SELECT c.*, s.name AS shop_name
+           FROM conversations c LEFT JOIN shops s ON s.shop_id = c.shop_id
+           WHERE c.conversation_id = $1 AND c.shop_id = $2
+           FOR UPDATE OF c""",
         conversation_uuid,
         shop_id,
     )
@@ -88,13 +91,16 @@ async def append_timeline(
     message_id: uuid.UUID | None = None,
     staff_id: str | None = None,
     data: dict[str, Any] | None = None,
+    seq: int | None = None,
 ) -> int:
-    """Append an item at the conversation's next sequence number; returns that number."""
-    seq = await conn.fetchval(
-        """UPDATE conversations SET timeline_seq = timeline_seq + 1
-           WHERE conversation_id = $1 RETURNING timeline_seq""",
-        conversation_id,
-    )
+    """Append an item at the conversation's next sequence number (or at `seq`, reserved by
+    the caller); returns that number."""
+    if seq is None:
+        seq = await conn.fetchval(
+            """UPDATE conversations SET timeline_seq = timeline_seq + 1
+               WHERE conversation_id = $1 RETURNING timeline_seq""",
+            conversation_id,
+        )
     await conn.execute(
         """INSERT INTO timeline_items
                (item_id, conversation_id, seq, kind, author, staff_id, message_id, text, data, at)
@@ -115,10 +121,19 @@ async def append_timeline(
 
 async def set_last_message(
     conn: asyncpg.Connection, conversation_id: uuid.UUID, at: datetime, preview: str
-) -> None:
-    await conn.execute(
-        """UPDATE conversations SET last_message_at = $2, last_message_preview = $3, unread = false
-           WHERE conversation_id = $1 AND (last_message_at IS NULL OR last_message_at <= $2)""",
+) -> int:
+    """A staff message: the conversation's last message (unless a newer one is there) and read;
+    reserves the next timeline sequence number and returns it (one statement for both)."""
+    return await conn.fetchval(
+        """UPDATE conversations SET
+               timeline_seq = timeline_seq + 1,
+               last_message_preview = CASE WHEN newer THEN $3 ELSE last_message_preview END,
+               unread = CASE WHEN newer THEN false ELSE unread END,
+               last_message_at = CASE WHEN newer THEN $2 ELSE last_message_at END
+           FROM (SELECT last_message_at IS NULL OR last_message_at <= $2 AS newer
+                 FROM conversations WHERE conversation_id = $1) AS n
+           WHERE conversation_id = $1
+           RETURNING timeline_seq""",
         conversation_id,
         at,
         preview,
