@@ -275,6 +275,12 @@ async function connectLive() {
 setInterval(() => {
   if (state.me && document.visibilityState === "visible") refreshSoon(true);
 }, 30000);
+// Online can lapse by time alone (a customer who wrote but never sent a storefront signal), with
+// no event to say so: the open conversation is looked at again every few seconds, so where a
+// reply goes is never stale when the merchant writes it.
+setInterval(() => {
+  if (state.me && state.selected && document.visibilityState === "visible") view.refresh();
+}, 5000);
 
 // --- desktop notifications -----------------------------------------------------------------
 
