@@ -334,8 +334,7 @@ class Router:
             content=content,
             staff_id=staff_id,
             created_at=at,
-            shop_name=conversation["shop_name"] if "shop_name" in conversation.keys()
-            else await q.shop_name(conn, conversation["shop_id"]),
+            shop_name=await q.shop_name_of(conn, conversation),
             conversation_channel=conversation["channel"],
         )
         await self.outbox.add(conn, reply_route(channel), outbound)

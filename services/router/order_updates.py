@@ -314,7 +314,7 @@ class OrderUpdates:
             recipient=recipient,
             content=content,
             created_at=now,
-            shop_name=await q.shop_name(conn, conversation["shop_id"]),
+            shop_name=await q.shop_name_of(conn, conversation),
             conversation_channel="messenger",
             order_update=order_update,
             quick_replies=quick_replies or [],

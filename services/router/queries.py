@@ -124,14 +124,15 @@ async def set_last_message(
 ) -> int:
     """A staff message: the conversation's last message (unless a newer one is there) and read;
     reserves the next timeline sequence number and returns it (one statement for both)."""
+    # Every SET expression sees the row as it was, so each can test the old last_message_at.
     return await conn.fetchval(
         """UPDATE conversations SET
                timeline_seq = timeline_seq + 1,
-               last_message_preview = CASE WHEN newer THEN $3 ELSE last_message_preview END,
-               unread = CASE WHEN newer THEN false ELSE unread END,
-               last_message_at = CASE WHEN newer THEN $2 ELSE last_message_at END
-           FROM (SELECT last_message_at IS NULL OR last_message_at <= $2 AS newer
-                 FROM conversations WHERE conversation_id = $1) AS n
+               last_message_preview = CASE WHEN last_message_at IS NULL
+                   OR last_message_at <= $2 THEN $3 ELSE last_message_preview END,
+               unread = CASE WHEN last_message_at IS NULL
+                   OR last_message_at <= $2 THEN false ELSE unread END,
+               last_message_at = greatest(last_message_at, $2)
            WHERE conversation_id = $1
            RETURNING timeline_seq""",
         conversation_id,
@@ -473,6 +474,14 @@ async def insert_customer_message_items(
 
 async def shop_name(conn: asyncpg.Connection, shop_id: str) -> str | None:
     return await conn.fetchval("SELECT name FROM shops WHERE shop_id = $1", shop_id)
+
+
+async def shop_name_of(conn: asyncpg.Connection, conversation: asyncpg.Record) -> str | None:
+    """The conversation's shop name: read with the row when `lock_conversation` locked it,
+    else looked up."""
+    if "shop_name" in conversation.keys():
+        return conversation["shop_name"]
+    return await shop_name(conn, conversation["shop_id"])
 
 
 # --- presence ---------------------------------------------------------------------------------
