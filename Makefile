@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench clean system-packages
+.PHONY: run test lint bench soak clean system-packages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -42,6 +42,11 @@ system-packages:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+## The long version of the crash and fault tests (RELIABILITY.md): minute-long outages, more
+## traffic, each service killed under load for longer; figures printed.
+soak: $(STAMP)
+	INBOX_SOAK=1 $(BIN)/pytest tests/test_faults.py -s -p no:cacheprovider
 
 ## Benchmarks (figures printed; see README "Performance").
 bench: $(STAMP)

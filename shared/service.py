@@ -23,7 +23,7 @@ from shared.db.outbox import Outbox, OutboxRelay
 from shared.db.pool import create_pool, record_pool_usage
 from shared.health import Health
 from shared.http import HttpServer, side_door
-from shared.kafka.admin import wait_for_broker
+from shared.kafka.admin import BrokerProbe, wait_for_broker
 from shared.kafka.consumer import ConsumeLoop, Subscription
 from shared.kafka.producer import EventProducer
 from shared.logs import setup_logging
@@ -125,6 +125,7 @@ class Service:
         self.producer = EventProducer(self.settings, self.name)
         await self.producer.start()
         self.health.set("kafka", True, "producer connected")
+        self._tasks.append(asyncio.create_task(self._watch_kafka(), name="kafka-watch"))
         self.relay = OutboxRelay(self.pool, self.producer, self.name)
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         built = build(self)
@@ -145,16 +146,30 @@ class Service:
         for task in self._background:
             self._tasks.append(asyncio.create_task(task(), name=getattr(task, "__name__", "bg")))
 
-    async def _watch_db(self) -> None:
+    async def _watch(self, check: str, probe: Callable[[], Awaitable[object]],
+                     ok_detail: str, after: Callable[[], None] | None = None) -> None:
+        """Readiness follows the dependency: `probe` every 2 s (3 s to answer)."""
         while True:
             try:
                 async with asyncio.timeout(3):
-                    await self.pool.fetchval("SELECT 1")
-                self.health.set("postgres", True, "connected")
+                    await probe()
+                self.health.set(check, True, ok_detail)
             except Exception as exc:
-                self.health.set("postgres", False, f"{type(exc).__name__}: {exc}")
-            record_pool_usage(self.pool)
+                self.health.set(check, False, f"{type(exc).__name__}: {exc}".rstrip(": "))
+            if after is not None:
+                after()
             await asyncio.sleep(2.0)
+
+    async def _watch_db(self) -> None:
+        await self._watch("postgres", lambda: self.pool.fetchval("SELECT 1"), "connected",
+                          after=lambda: record_pool_usage(self.pool))
+
+    async def _watch_kafka(self) -> None:
+        probe = BrokerProbe(self.settings)
+        try:
+            await self._watch("kafka", probe.check, "broker answers")
+        finally:
+            await probe.close()
 
     async def _shutdown(self) -> None:
         grace = self.settings.shutdown_grace_seconds

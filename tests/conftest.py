@@ -122,6 +122,8 @@ class SmtpCatcher:
         self.port = free_port()
         self.received: list[Any] = []
         self.refused: set[str] = set()
+        #: Seconds to take over each message (a slow mail server), 0 for none.
+        self.delay = 0.0
         catcher = self
 
         class Handler:
@@ -132,6 +134,8 @@ class SmtpCatcher:
                 return "250 OK"
 
             async def handle_DATA(self, server, session, envelope):
+                if catcher.delay:
+                    await asyncio.sleep(catcher.delay)
                 catcher.received.append(
                     email.message_from_bytes(envelope.content, policy=email.policy.default)
                 )
@@ -274,20 +278,19 @@ async def graph_api(workdir: Path) -> AsyncIterator[GraphApiStandIn]:
         stop(stand_in.process)
 
 
-@pytest.fixture(scope="session")
-async def stack(
-    prepared: Settings, workdir: Path, smtp: SmtpCatcher, graph_api: GraphApiStandIn
-) -> AsyncIterator[dict[str, ServiceProcess]]:
+def backbone(settings: Settings, workdir: Path, smtp_url: str, graph_api_url: str
+             ) -> dict[str, ServiceProcess]:
+    """Every service, configured as the tests run them (not started)."""
     services = {
-        name: ServiceProcess(name, prepared, workdir)
+        name: ServiceProcess(name, settings, workdir)
         for name in ("router", "notifier", "gateway", "presence", "classifier")
     }
     for service in services.values():
-        service.env["SMTP_URL"] = smtp.url
+        service.env["SMTP_URL"] = smtp_url
         service.env["EMAIL_FROM_ADDRESS"] = "inbox@shop-mail.example"
     services["notifier"].env["INBOUND_SMTP_PORT"] = str(free_port())
     services["notifier"].env.update({
-        "MESSENGER_GRAPH_URL": graph_api.url,
+        "MESSENGER_GRAPH_URL": graph_api_url,
         "DEV_CLOCK_CONTROL": "true",  # the Messenger tests move the planner's clock
         "MESSENGER_RATE_LIMIT_PAUSE_SECONDS": "1",
     })
@@ -295,6 +298,13 @@ async def stack(
         "MESSENGER_APP_SECRET": MESSENGER_APP_SECRET,
         "MESSENGER_VERIFY_TOKEN": MESSENGER_VERIFY_TOKEN,
     })
+    return services
+
+
+@contextlib.asynccontextmanager
+async def running(services: dict[str, ServiceProcess], graph_api: GraphApiStandIn
+                  ) -> AsyncIterator[dict[str, ServiceProcess]]:
+    """Start `services` with the stand-in's webhooks going to their gateway; stop them after."""
     for service in services.values():
         service.start()
     try:
@@ -307,6 +317,14 @@ async def stack(
         for service in services.values():
             if service.process and service.process.poll() is None:
                 service.terminate()
+
+
+@pytest.fixture(scope="session")
+async def stack(
+    prepared: Settings, workdir: Path, smtp: SmtpCatcher, graph_api: GraphApiStandIn
+) -> AsyncIterator[dict[str, ServiceProcess]]:
+    async with running(backbone(prepared, workdir, smtp.url, graph_api.url), graph_api) as s:
+        yield s
 
 
 async def eventually(

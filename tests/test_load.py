@@ -141,14 +141,17 @@ def test_tracker_counts_latency_duplicates_and_losses():
     tracker.expect([Expect(MESSAGE_TIMELINE, TIMELINE, "b")], due=10.5)
     tracker.expect([Expect(REPLY_DELIVERY, "delivery", "c")], due=10.5)
     tracker.forget([Expect(REPLY_DELIVERY, "delivery", "c")])  # the producer refused it
-    assert tracker.observe(TIMELINE, "a", 10.2)
-    assert tracker.observe(TIMELINE, "a", 10.3)  # the same item again: a duplicate
+    assert tracker.observe(TIMELINE, "a", 10.2, event_id="a")
+    assert tracker.observe(TIMELINE, "a", 10.3, event_id="a")  # the same event again
     assert not tracker.observe(TIMELINE, "someone-else", 10.3)
     assert tracker.oldest_pending(11.0) == pytest.approx(1.0)  # the tag of "a"
-    assert tracker.observe("tag", "a", 10.4)
+    assert tracker.observe("tag", "a", 10.4, event_id="tag-1")
+    assert tracker.observe("tag", "a", 10.5, event_id="tag-2")  # a second tag event: duplicate
     paths = tracker.close_phase()
     timeline = paths[MESSAGE_TIMELINE]
-    assert (timeline.expected, timeline.seen, timeline.lost, timeline.duplicated) == (2, 1, 1, 1)
+    assert (timeline.expected, timeline.seen, timeline.lost) == (2, 1, 1)
+    assert (timeline.duplicated, timeline.redelivered) == (0, 1)
+    assert (paths[MESSAGE_TAG].duplicated, paths[MESSAGE_TAG].redelivered) == (1, 0)
     assert timeline.latencies == [pytest.approx(0.2)]
     assert paths[MESSAGE_TAG].latencies == [pytest.approx(0.4)]
     assert paths[REPLY_DELIVERY].expected == 0

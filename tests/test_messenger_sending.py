@@ -177,14 +177,21 @@ async def test_190_pauses_the_channel_until_it_is_reconnected(stack, producer, d
     [refused] = await _calls(meta, shop.page_id, "First answer")
     assert refused["error"]["code"] == 190
     await _reply(shop, conversation, "Second answer")
-    pending = await eventually(lambda: db.fetchrow(
-        """SELECT d.last_error FROM deliveries d JOIN messages m
-           ON m.message_id::text = d.message_id WHERE m.conversation_id = $1
-           AND m.text = 'Second answer' AND d.status = 'pending' AND d.last_error IS NOT NULL""",
-        conversation["conversation_id"]))
-    assert "reconnect" in pending["last_error"]
+
+    async def waiting(text: str):
+        return await db.fetchrow(
+            """SELECT d.status, d.attempts, d.last_error FROM deliveries d JOIN messages m
+               ON m.message_id::text = d.message_id WHERE m.conversation_id = $1
+               AND m.text = $2 AND d.status = 'pending'""",
+            conversation["conversation_id"], text)
+
+    first = await eventually(lambda: waiting("First answer"))
+    assert "reconnect" in first["last_error"]
+    await eventually(lambda: waiting("Second answer"))
     await asyncio.sleep(1)
-    assert await _calls(meta, shop.page_id, "Second answer") == []  # paused: Meta not asked
+    # Paused: Meta not asked; and the second answer waits behind the first (in order).
+    assert await _calls(meta, shop.page_id, "Second answer") == []
+    assert (await waiting("Second answer"))["attempts"] == 0
 
     await shop.connect(token=new_token)
     for text in ("First answer", "Second answer"):

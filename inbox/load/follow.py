@@ -55,7 +55,7 @@ class Tracker:
         #: (effect, id) -> (path, due time)
         self.pending: dict[tuple[str, str], tuple[str, float]] = {}
         #: (effect, id) -> path, for everything seen once (duplicates are counted against it)
-        self.done: dict[tuple[str, str], str] = {}
+        self.done: dict[tuple[str, str], tuple[str, str | None]] = {}
         self.paths: dict[str, PathResult] = {}
         self.seen_total = 0
         self.phase_started = 0.0
@@ -79,8 +79,11 @@ class Tracker:
             if self.pending.pop((e.effect, e.effect_id), None) is not None:
                 self.paths[e.path].expected -= 1
 
-    def observe(self, effect: str, effect_id: str, at: float, outcome: str | None = None) -> bool:
-        """An effect arrived at `at`; True when it was one we expected (first or again)."""
+    def observe(self, effect: str, effect_id: str, at: float, outcome: str | None = None,
+                event_id: str | None = None) -> bool:
+        """An effect arrived at `at` in the event `event_id`; True when it was one we expected
+        (first or again). The same event again is a redelivery (Kafka is at-least-once and
+        every consumer skips it); another event for the same effect is a duplicate."""
         key = (effect, effect_id)
         expected = self.pending.pop(key, None)
         if expected is not None:
@@ -91,13 +94,18 @@ class Tracker:
             result.latencies.append(latency)
             if outcome:
                 result.outcomes.setdefault(outcome, []).append(latency)
-            self.done[key] = path
+            self.done[key] = (path, event_id)
             self.seen_total += 1
             self.last_seen = max(self.last_seen, at)
             return True
-        path = self.done.get(key)
-        if path is not None:
-            self.paths.setdefault(path, PathResult(path)).duplicated += 1
+        first = self.done.get(key)
+        if first is not None:
+            path, first_event = first
+            result = self.paths.setdefault(path, PathResult(path))
+            if event_id is not None and event_id == first_event:
+                result.redelivered += 1
+            else:
+                result.duplicated += 1
             return True
         return False
 
@@ -251,4 +259,4 @@ class Follower:
             if outcome == "customer_message" and self._on_conversation:
                 self._on_conversation(record["conversation_id"])
             outcome = None
-        self.tracker.observe(kind, effect_id, now, outcome)
+        self.tracker.observe(kind, effect_id, now, outcome, record.get("event_id"))

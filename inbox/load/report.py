@@ -48,6 +48,8 @@ class PathResult:
     seen: int = 0
     lost: int = 0
     duplicated: int = 0
+    #: The same effect event delivered again (at-least-once; consumers skip it by its id).
+    redelivered: int = 0
     latencies: list[float] = field(default_factory=list, repr=False)
     #: Effects per second over the phase (from its start to the last effect seen).
     throughput: float = 0.0
@@ -57,7 +59,8 @@ class PathResult:
     def as_dict(self) -> dict[str, Any]:
         return {
             "expected": self.expected, "seen": self.seen, "lost": self.lost,
-            "duplicated": self.duplicated, "throughput_per_second": round(self.throughput, 1),
+            "duplicated": self.duplicated, "redelivered": self.redelivered,
+            "throughput_per_second": round(self.throughput, 1),
             "latency": latency_summary(self.latencies),
             **({"outcomes": {k: latency_summary(v) for k, v in sorted(self.outcomes.items())}}
                if self.outcomes else {}),
@@ -150,6 +153,10 @@ class LoadReport:
                     o = latency_summary(latencies)
                     lines.append(f"  {outcome:<40} {o['count']:>6,}  p50 {o['p50_ms']:,.1f} ms, "
                                  f"p99 {o['p99_ms']:,.1f} ms")
+        redelivered = {name: p.redelivered for name, p in self.paths.items() if p.redelivered}
+        if redelivered:
+            lines.append("redelivered (the same event again, at-least-once; skipped by its id): "
+                         + ", ".join(f"{k} {v:,}" for k, v in redelivered.items()))
         if self.database:
             lines.append("database: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
                                                   for k, v in self.database.items()))

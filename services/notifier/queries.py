@@ -19,28 +19,37 @@ async def enqueue(conn: asyncpg.Connection, messages: list[OutboundMessage]) -> 
     )
 
 
+#: A delivery may go when no earlier one of its conversation is still to be finished.
+_FIRST_IN_CONVERSATION = """NOT EXISTS (
+    SELECT 1 FROM deliveries earlier
+    WHERE earlier.conversation_id = d.conversation_id AND earlier.seq < d.seq
+      AND earlier.status IN ('pending', 'claimed', 'sending'))"""
+
+
 async def claim_due(
     conn: asyncpg.Connection, limit: int, skip_channels: list[str] | None = None
 ) -> list[asyncpg.Record]:
-    """Due deliveries (but those on `skip_channels`), locked for this transaction; other
-    notifier instances skip them."""
+    """Due deliveries (but those on `skip_channels`), each the next of its conversation,
+    locked for this transaction; other notifier instances skip them."""
     return await conn.fetch(
-        """SELECT message_id, channel, payload, attempts FROM deliveries
-           WHERE status = 'pending' AND next_attempt_at <= now()
-             AND NOT (channel = ANY($2::text[]))
-           ORDER BY next_attempt_at LIMIT $1
-           FOR UPDATE SKIP LOCKED""",
+        f"""SELECT message_id, channel, payload, attempts FROM deliveries d
+            WHERE status = 'pending' AND next_attempt_at <= now()
+              AND NOT (channel = ANY($2::text[])) AND {_FIRST_IN_CONVERSATION}
+            ORDER BY next_attempt_at, seq LIMIT $1
+            FOR UPDATE SKIP LOCKED""",
         limit, skip_channels or [],
     )
 
 
 async def next_due_in(conn: asyncpg.Connection) -> float | None:
-    """Seconds until the next pending delivery is due (0 when one is due now); None when no
-    delivery is pending. (Not `greatest(0, …)` in SQL: it ignores a NULL and would say 0, so the
-    worker would spin while nothing is pending.)"""
+    """Seconds until the next delivery that may go is due (0 when one is due now); None when
+    none is pending. (Not `greatest(0, …)` in SQL: it ignores a NULL and would say 0, so the
+    worker would spin while nothing is pending.) One held back behind an earlier delivery of
+    its conversation is not counted: that one's due time or its end (which wakes the worker)
+    comes first."""
     due = await conn.fetchval(
-        """SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
-           FROM deliveries WHERE status = 'pending'"""
+        f"""SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
+            FROM deliveries d WHERE status = 'pending' AND {_FIRST_IN_CONVERSATION}"""
     )
     return None if due is None else max(0.0, due)
 

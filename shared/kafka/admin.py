@@ -7,7 +7,8 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from shared.config import Settings
 from shared.topics import all_topic_names
@@ -59,3 +60,29 @@ async def wait_for_broker(settings: Settings, patience: float = 60.0) -> None:
                 raise
             log.warning("broker not ready (%s); retrying", exc)
             await asyncio.sleep(1.0)
+
+
+class BrokerProbe:
+    """Asks the broker for its metadata over one long-lived connection: whether Kafka answers
+    now. (A consumer alone cannot tell: its fetches come back empty while it reconnects.)"""
+
+    def __init__(self, settings: Settings) -> None:
+        self._client = AIOKafkaClient(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            client_id=f"{settings.kafka_client_id_prefix}-probe",
+            request_timeout_ms=5000,
+        )
+        self._bootstrapped = False
+
+    async def check(self) -> None:
+        """Returns when the broker answered; raises (ConnectionError, KafkaError) if not."""
+        if not self._bootstrapped:
+            await self._client.bootstrap()
+            self._bootstrapped = True
+        try:
+            await self._client.fetch_all_metadata()
+        except KafkaError as exc:
+            raise ConnectionError("no broker answered a metadata request") from exc
+
+    async def close(self) -> None:
+        await self._client.close()

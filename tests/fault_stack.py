@@ -1,0 +1,173 @@
+"""A stack of its own for the fault tests, whose dependencies can fail for real: PostgreSQL can
+be restarted, and the broker, the database and Meta's Graph API stand-in are reached through
+proxies (`tests.proxy`) that can be cut or slowed; the mail server can go down or be slow.
+
+The broker advertises its proxy, so every Kafka client (services, load generator, tests) talks
+through it: cutting it is a network partition of the broker, with its data kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import psutil
+
+from inbox.dev.broker import Broker, start_broker
+from inbox.dev.postgres import EmbeddedPostgres, start_postgres
+from inbox.dev.processes import free_port, spawn, stop, wait_for_port
+from shared.config import Settings
+from shared.db.migrate import migrate_database
+from shared.kafka.admin import ensure_topics
+from tests.conftest import (
+    ROOT,
+    GraphApiStandIn,
+    ServiceProcess,
+    SmtpCatcher,
+    backbone,
+    running,
+)
+
+
+class ProxyProcess:
+    """`python -m tests.proxy` in front of one server."""
+
+    def __init__(self, name: str, upstream_port: int, workdir: Path, delay_ms: float = 50):
+        self.name = name
+        self.port = free_port()
+        self.upstream_port = upstream_port
+        self.delay_ms = delay_ms
+        self.log_path = workdir / f"proxy-{name}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = spawn(
+            [sys.executable, "-m", "tests.proxy", str(self.port),
+             f"127.0.0.1:{self.upstream_port}", "--delay-ms", str(self.delay_ms)],
+            log_path=self.log_path, cwd=ROOT)
+        wait_for_port(self.port, 20, self.process)
+
+    def cut(self) -> None:
+        """Down: every connection through it breaks, new ones are refused."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def slow(self, on: bool = True) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGUSR1 if on else signal.SIGUSR2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            stop(self.process)
+
+
+class FaultStack:
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="inbox-faults-"))
+        self.kafka_proxy_port = free_port()
+        self.broker: Broker | None = None
+        self.postgres: EmbeddedPostgres | None = None
+        self.proxies: dict[str, ProxyProcess] = {}
+        self.smtp = SmtpCatcher()
+        self.graph_api = GraphApiStandIn(self.workdir)
+        self.services: dict[str, ServiceProcess] = {}
+        self.secrets = {"database password": f"pw-{uuid.uuid4().hex}",
+                        "link signing secret": f"link-{uuid.uuid4().hex}"}
+
+    # --- what the tests use ---------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """Through the broker's proxy, straight to PostgreSQL (the tests' own view)."""
+        assert self.postgres is not None
+        return Settings(kafka_bootstrap_servers=f"127.0.0.1:{self.kafka_proxy_port}",
+                        database_url=self.postgres.url, kafka_topic_partitions=4)
+
+    def stop_postgres(self) -> None:
+        assert self.postgres is not None
+        self.postgres.stop()  # fast shutdown: sessions are ended, the data kept
+
+    def start_postgres(self) -> None:
+        assert self.postgres is not None
+        port = self.postgres.port
+        self.postgres = start_postgres(self.workdir / "pgdata", durable=False,
+                                       log_path=self.workdir / "pg.log", preferred_port=port)
+        assert self.postgres.port == port, "PostgreSQL's port was taken while it was down"
+
+    def service_logs(self) -> dict[str, str]:
+        return {name: s.log_path.read_text(errors="replace") if s.log_path.exists() else ""
+                for name, s in self.services.items()}
+
+    def rss_bytes(self, name: str) -> int:
+        return psutil.Process(self.services[name].process.pid).memory_info().rss
+
+    async def readiness(self) -> dict[str, dict]:
+        """Each service's /readyz answer (status and checks), or the error reaching it."""
+        found: dict[str, dict] = {}
+        async with httpx.AsyncClient(timeout=5) as client:
+            for name, service in self.services.items():
+                try:
+                    response = await client.get(f"{service.url}/readyz")
+                    found[name] = {"status": response.status_code, **response.json()}
+                except httpx.HTTPError as exc:
+                    found[name] = {"status": None, "error": repr(exc)}
+        return found
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def up(self) -> AsyncIterator[FaultStack]:
+        try:
+            self.broker = start_broker(self.workdir / "broker.log",
+                                       advertised_port=self.kafka_proxy_port)
+            self.postgres = start_postgres(self.workdir / "pgdata", durable=False,
+                                           log_path=self.workdir / "pg.log")
+            kafka = ProxyProcess("kafka", self.broker.port, self.workdir)
+            kafka.port = self.kafka_proxy_port
+            self.graph_api.start()
+            await self.graph_api.wait_ready()
+            self.proxies = {
+                "kafka": kafka,
+                "postgres": ProxyProcess("postgres", self.postgres.port, self.workdir),
+                "graph_api": ProxyProcess("graph_api", self.graph_api.port, self.workdir),
+            }
+            for proxy in self.proxies.values():
+                proxy.start()
+            await migrate_database(self.settings.database_url)
+            await ensure_topics(self.settings)
+            self.smtp.start()
+            # A password in the database URL (trust auth ignores it) and a signing secret of
+            # their own: the logs of all that goes wrong here must not show either.
+            services_see = self.settings.model_copy(update={
+                "database_url": f"postgresql://postgres:{self.secrets['database password']}"
+                                f"@127.0.0.1:{self.proxies['postgres'].port}/postgres"})
+            graph_url = f"http://127.0.0.1:{self.proxies['graph_api'].port}"
+            self.services = backbone(services_see, self.workdir, self.smtp.url, graph_url)
+            for service in self.services.values():
+                service.env["LINK_SIGNING_SECRET"] = self.secrets["link signing secret"]
+            async with running(self.services, self.graph_api):
+                yield self
+        finally:
+            self._down()
+
+    def _down(self) -> None:
+        with contextlib.suppress(Exception):
+            self.smtp.stop()
+        for proxy in self.proxies.values():
+            proxy.stop()
+        if self.graph_api.process is not None:
+            stop(self.graph_api.process)
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self.broker is not None:
+            self.broker.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)

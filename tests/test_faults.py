@@ -1,0 +1,324 @@
+"""Faults under load, on a stack of their own (`tests.fault_stack`): PostgreSQL restarted, the
+broker unreachable, the mail server and Meta's Graph API down, PostgreSQL and the mail server
+slow. Traffic comes from the load generator (`inbox load`'s session), which follows every event
+to its effect: afterwards each effect exists exactly once.
+
+`make test` runs short outages; `make soak` (INBOX_SOAK=1) runs them for a minute and more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from inbox.load.report import LoadReport
+from inbox.load.runner import LoadSession
+from inbox.load.traffic import REPLY_DELIVERY, Mix
+from shared.db.pool import create_pool
+from shared.topics import INBOX_COMMANDS
+from tests.conftest import MESSENGER_APP_SECRET, eventually
+from tests.fault_stack import FaultStack
+from tests.helpers import command, unique
+from tests.messenger_support import Meta, accepted, messenger_shop, numeric_id, text_of
+
+SOAK = os.environ.get("INBOX_SOAK") == "1"
+#: How long a dependency stays down (the mail server and Meta: a minute in the soak).
+OUTAGE = 60.0 if SOAK else 6.0
+#: Mixed events per second while it is (every kind: messages, replies, carts, activity, orders).
+RATE = 150.0 if SOAK else 50.0
+#: Time for everything held up to get through afterwards (retries back off up to 64 s).
+GRACE = 180.0 if SOAK else 60.0
+
+pytestmark = pytest.mark.timeout(900 if SOAK else 240)
+
+
+@pytest.fixture(scope="module")
+async def faults() -> AsyncIterator[FaultStack]:
+    async with FaultStack().up() as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+async def load(faults: FaultStack) -> AsyncIterator[LoadSession]:
+    session = LoadSession(faults.settings, shops=3, progress=SOAK, run_id=unique("f")[-8:])
+    await session.start()
+    try:
+        yield session
+    finally:
+        await session.stop()
+
+
+@pytest.fixture(scope="module")
+async def db(faults: FaultStack):
+    pool = await create_pool(faults.settings, min_size=1, max_size=3)
+    yield pool
+    await pool.close()
+
+
+async def under_load(load: LoadSession, fault: Callable[[], Awaitable[None]], duration: float,
+                     rate: float = RATE, mix: Mix | None = None) -> LoadReport:
+    """A phase of open-loop traffic with `fault` done during it; the report once everything
+    sent has had its effect (or GRACE is over)."""
+    async with asyncio.TaskGroup() as both:  # a fault that goes wrong stops the phase
+        both.create_task(fault())
+        phase = both.create_task(load.phase(rate, duration, mix, grace=GRACE, settle=2.0))
+    report = phase.result()
+    print(report.text())
+    return report
+
+
+def assert_exactly_once(report: LoadReport, faults: FaultStack, emails_before: int,
+                        unknown_outcomes_allowed: int = 0) -> None:
+    assert report.clean, report.text()
+    assert sum(report.sent.values()) > 0
+    # Each email arrived once: its Message-ID is the reply's own.
+    ids = collections.Counter(m["Message-ID"] for m in faults.smtp.received[emails_before:])
+    assert not ids or max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
+    # Replies by email and in-store chat all got through, nothing given up on (the load's
+    # Messenger, Instagram and Shop-app shops have no Page or account connected: those replies
+    # are refused by design). The one exception, when a notifier is killed: a send it had in
+    # flight is reported failed ("outcome unknown"), never repeated.
+    failed = {o: len(v) for p in report.paths.values() for o, v in p.outcomes.items()
+              if "failed" in o and not o.startswith(("messenger", "instagram", "shop_app"))}
+    unknown = sum(n for o, n in failed.items() if o.endswith("failed:unknown_outcome"))
+    assert unknown <= unknown_outcomes_allowed and sum(failed.values()) == unknown, failed
+
+
+class MerchantOnMessenger:
+    """A shop with its Messenger Page connected, a customer who wrote on Messenger, and the
+    merchant answering them: every answer must reach Meta once, in order."""
+
+    def __init__(self, faults: FaultStack, load: LoadSession, db) -> None:
+        self.faults, self.load, self.db = faults, load, db
+        self.meta = Meta(faults.graph_api.url)
+        self.replies: list[str] = []
+
+    async def start(self) -> MerchantOnMessenger:
+        self.shop = await messenger_shop(self.load.producer, self.db,
+                                         self.faults.services["gateway"].url, self.meta)
+        psid = numeric_id()
+        await self.meta.message(self.shop.page_id, psid, "Is the anorak waterproof?")
+        self.conversation = await eventually(lambda: self.db.fetchrow(
+            "SELECT * FROM conversations WHERE shop_id = $1 AND thread_ref = $2",
+            self.shop.shop_id, f"{self.shop.page_id}:{psid}"))
+        return self
+
+    async def answer(self, seconds: float, every: float = 1.0) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            text = f"On its way ({len(self.replies) + 1})"
+            await self.load.producer.send(INBOX_COMMANDS, command(
+                self.shop.shop_id, self.conversation["conversation_id"], "reply", text=text))
+            self.replies.append(text)
+            await asyncio.sleep(every)
+
+    async def delivered(self, unknown_outcome: int = 0) -> list[str]:
+        """What Meta accepted (each at most once, in the order written), once every answer
+        has its result; `unknown_outcome` answers may be reported failed instead."""
+        async def all_done() -> list | None:
+            rows = await self.db.fetch(
+                """SELECT text, delivery_status, delivery_reason FROM messages
+                   WHERE conversation_id = $1 AND direction = 'outbound'
+                     AND delivery_status IN ('sent', 'failed')""",
+                self.conversation["conversation_id"])
+            return rows if len(rows) == len(self.replies) else None
+
+        results = await eventually(all_done, timeout=GRACE, interval=0.5)
+        failed = [r for r in results if r["delivery_status"] == "failed"]
+        assert len(failed) <= unknown_outcome, [dict(r) for r in failed]
+        assert all("not sent again" in r["delivery_reason"] for r in failed)
+        sends = await accepted(self.meta, self.shop.page_id,
+                               lambda s: text_of(s).startswith("On its way"),
+                               count=len(self.replies) - len(failed))
+        texts = [text_of(s) for s in sends]
+        assert len(texts) == len(set(texts)), "an answer reached Meta twice"
+        assert texts == [t for t in self.replies if t in texts], "answers out of order"
+        return texts
+
+
+async def all_services(faults: FaultStack, ready: bool, failing: str | None = None
+                       ) -> dict[str, dict]:
+    """The services' /readyz once every one is (not) ready, with `failing` the check that says
+    why (the probe answers {} until then)."""
+    found = await faults.readiness()
+    for answer in found.values():
+        if (answer["status"] == 200) != ready:
+            return {}
+        if failing and not any(not c["ok"] and c_name.startswith(failing)
+                               for c_name, c in answer["checks"].items()):
+            return {}
+    return found
+
+
+def pids(faults: FaultStack) -> dict[str, int]:
+    return {name: s.process.pid for name, s in faults.services.items()
+            if s.process.poll() is None}
+
+
+#: Every service, killed in turn (SIGKILL) and started again.
+VICTIMS = ("router", "notifier", "classifier", "presence", "gateway")
+SECONDS_PER_VICTIM = 30.0 if SOAK else 4.0
+
+
+async def test_each_service_killed_under_load(faults: FaultStack, load: LoadSession, db):
+    merchant = await MerchantOnMessenger(faults, load, db).start()
+    emails_before = len(faults.smtp.received)
+
+    async def kill_each_in_turn() -> None:
+        for name in VICTIMS:
+            await asyncio.sleep(SECONDS_PER_VICTIM / 2)
+            faults.services[name].kill()
+            await asyncio.sleep(0.5)
+            faults.services[name].start()
+            await faults.services[name].wait_ready()
+            await asyncio.sleep(SECONDS_PER_VICTIM / 2)
+
+    async def kills_while_the_merchant_answers() -> None:
+        async with asyncio.TaskGroup() as both:
+            both.create_task(kill_each_in_turn())
+            both.create_task(merchant.answer(len(VICTIMS) * SECONDS_PER_VICTIM, every=0.5))
+
+    report = await under_load(load, kills_while_the_merchant_answers,
+                              duration=len(VICTIMS) * SECONDS_PER_VICTIM + 4)
+    # A notifier killed between recording a send as in flight and the remote server's answer:
+    # that send is reported ("outcome unknown"), never repeated; at most one per conversation
+    # being sent to at that moment.
+    assert_exactly_once(report, faults, emails_before, unknown_outcomes_allowed=5)
+    delivered = await merchant.delivered(unknown_outcome=1)
+    gaps = await db.fetchval(
+        """SELECT count(*) FROM (SELECT conversation_id FROM timeline_items
+           JOIN conversations USING (conversation_id) WHERE shop_id = ANY($1)
+           GROUP BY conversation_id HAVING max(seq) <> count(*)) g""", load.shop_ids)
+    assert gaps == 0, "a timeline has a gap"
+    print(f"{sum(report.sent.values()):,} events and {len(merchant.replies)} Messenger answers "
+          f"under load, {len(VICTIMS)} services killed: lost {report.lost}, duplicated "
+          f"{report.duplicated}; {len(delivered)} answers reached Meta once each, in order")
+
+
+async def test_postgres_restarted_under_load(faults: FaultStack, load: LoadSession):
+    before, emails_before = pids(faults), len(faults.smtp.received)
+
+    async def restart_postgres() -> None:
+        await asyncio.sleep(2)
+        faults.stop_postgres()
+        # Every service notices and says why it is not ready (the database check).
+        down = await eventually(lambda: all_services(faults, ready=False, failing="postgres"),
+                                timeout=20, interval=0.5)
+        print({name: answer["checks"]["postgres"] for name, answer in down.items()})
+        await asyncio.sleep(OUTAGE)
+        faults.start_postgres()
+        # And recovers by itself: no restart.
+        await eventually(lambda: all_services(faults, ready=True), timeout=60, interval=0.5)
+
+    report = await under_load(load, restart_postgres, duration=OUTAGE + 10)
+    assert_exactly_once(report, faults, emails_before)
+    assert pids(faults) == before, "a service had to be restarted"
+
+
+async def test_broker_unreachable_under_load(faults: FaultStack, load: LoadSession):
+    before, emails_before = pids(faults), len(faults.smtp.received)
+
+    async def partition_the_broker() -> None:
+        await asyncio.sleep(2)
+        faults.proxies["kafka"].cut()
+        down = await eventually(lambda: all_services(faults, ready=False, failing="kafka"),
+                                timeout=20, interval=0.5)
+        print({name: answer["checks"]["kafka"] for name, answer in down.items()})
+        # Kafka clients give a request 40 s by default; the partition stays shorter than that
+        # (the load generator's own sends would expire otherwise, not the services').
+        await asyncio.sleep(min(OUTAGE, 25.0))
+        faults.proxies["kafka"].start()
+        await eventually(lambda: all_services(faults, ready=True), timeout=60, interval=0.5)
+
+    report = await under_load(load, partition_the_broker, duration=min(OUTAGE, 25.0) + 10)
+    assert_exactly_once(report, faults, emails_before)
+    assert pids(faults) == before, "a service had to be restarted"
+
+
+async def test_mail_server_and_meta_down_then_each_delivery_made_once(
+    faults: FaultStack, load: LoadSession, db
+):
+    merchant = await MerchantOnMessenger(faults, load, db).start()
+    emails_before = len(faults.smtp.received)
+
+    async def mail_and_meta_down() -> None:
+        await asyncio.sleep(2)
+        faults.smtp.stop()
+        faults.proxies["graph_api"].cut()
+        await merchant.answer(OUTAGE)  # the merchant keeps answering on Messenger meanwhile
+        faults.smtp.start()
+        faults.proxies["graph_api"].start()
+
+    report = await under_load(load, mail_and_meta_down, duration=OUTAGE + 8,
+                              mix=Mix(message=30, reply=40, cart=10, activity=10, order=10))
+    assert_exactly_once(report, faults, emails_before)
+    emailed = report.paths[REPLY_DELIVERY].outcomes.get("email sent", [])
+    assert emailed, "no reply went by email: the outage tested nothing"
+    assert await merchant.delivered() == merchant.replies  # all of them, once, in order
+
+
+#: The overload: traffic well beyond what the stack handles with PostgreSQL and mail this slow.
+OVERLOAD_RATE = 300.0 if SOAK else 200.0
+OVERLOAD_SECONDS = 120.0 if SOAK else 20.0
+BACKBONE = ("router", "classifier", "notifier", "presence")
+
+
+async def test_memory_stays_flat_when_postgres_and_the_mail_server_are_slow(
+    faults: FaultStack, load: LoadSession
+):
+    """Backpressure: with every PostgreSQL exchange held 50 ms and the mail server taking 2 s a
+    message, traffic arrives faster than it can be handled. The services take what they can;
+    the rest waits in Kafka and in PostgreSQL, not in their memory."""
+    emails_before = len(faults.smtp.received)
+    rss: dict[str, list[int]] = {name: [] for name in BACKBONE}
+    behind: list[float] = []
+
+    async def slow_dependencies() -> None:
+        faults.proxies["postgres"].slow()
+        faults.smtp.delay = 2.0
+        try:
+            end = time.monotonic() + OVERLOAD_SECONDS
+            while time.monotonic() < end:
+                for name in BACKBONE:
+                    rss[name].append(faults.rss_bytes(name))
+                behind.append(load.tracker.oldest_pending(time.perf_counter()))
+                await asyncio.sleep(1.0)
+        finally:
+            faults.proxies["postgres"].slow(False)
+            faults.smtp.delay = 0.0
+
+    report = await under_load(load, slow_dependencies, duration=OVERLOAD_SECONDS,
+                              rate=OVERLOAD_RATE,
+                              mix=Mix(message=50, reply=30, cart=5, activity=10, order=5))
+    assert_exactly_once(report, faults, emails_before)
+    mb = 1024 * 1024
+    # Overloaded indeed: effects fell further and further behind while it lasted.
+    print(f"oldest effect awaited: {max(behind):.1f} s at worst; "
+          f"at 1/4 {behind[len(behind) // 4]:.1f} s, at the end {behind[-1]:.1f} s")
+    assert max(behind) > 3.0, "not overloaded: the test proves nothing"
+    for name, samples in rss.items():
+        settled = samples[len(samples) // 4]  # after the first buffers and pools filled
+        print(f"{name}: RSS {samples[0] / mb:.0f} MB at the start, {settled / mb:.0f} MB at 1/4, "
+              f"{max(samples) / mb:.0f} MB at most, {samples[-1] / mb:.0f} MB at the end")
+        assert max(samples) - settled < 40 * mb, f"{name} buffers without bound"
+
+
+async def test_no_secret_in_any_log(faults: FaultStack, load: LoadSession, db):
+    """Last in this module: the services' logs hold all that went wrong above (outages, kills,
+    retries). None shows a password, a signing secret, an access token or a staff token."""
+    merchant = await MerchantOnMessenger(faults, load, db).start()  # tokens in use
+    await merchant.answer(2.0)
+    await merchant.delivered()
+    logs = faults.service_logs()
+    assert all(logs.values()), "a service wrote no log: nothing to look at"
+    secrets = {**faults.secrets, "Messenger app secret": MESSENGER_APP_SECRET,
+               "Page access token": merchant.shop.token,
+               **{f"staff token of {who}": t for who, t in merchant.shop.shop.tokens.items()}}
+    found = [(what, service) for what, secret in secrets.items()
+             for service, text in logs.items() if secret in text]
+    assert not found, found
