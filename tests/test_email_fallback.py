@@ -132,6 +132,21 @@ async def test_smtp_down_then_up_delivers_once(stack, producer, db, smtp):
     assert len(smtp.to(email)) == 1
 
 
+async def test_a_slow_mail_server_is_waited_for_not_given_up_on(stack, producer, db, smtp):
+    """A send taking longer than the stale age (5 s here) belongs to a live notifier: it is
+    recorded as sent, never reported as of unknown outcome (that is for a dead notifier's)."""
+    email = f"{unique('maja')}@example.se"
+    shop, _, conversation = await _offline_conversation(producer, db, email)
+    cid = conversation["conversation_id"]
+    smtp.delay = 8.0
+    try:
+        await _reply(producer, shop.shop_id, cid, "Worth the wait")
+        await _delivery(db, cid, "Worth the wait", "sent")
+    finally:
+        smtp.delay = 0.0
+    assert len(smtp.to(email)) == 1
+
+
 async def test_a_refused_address_is_a_failed_delivery_with_the_reason(stack, producer, db, smtp):
     email = f"{unique('nobody')}@example.se"
     smtp.refused.add(email)

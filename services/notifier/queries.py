@@ -10,9 +10,14 @@ from shared.contracts import OutboundMessage
 
 
 async def enqueue(conn: asyncpg.Connection, messages: list[OutboundMessage]) -> None:
+    """New deliveries, in order. One behind a delivery of its conversation that waits for its
+    retry is due no sooner (it cannot leave before it; this keeps it out of the claims)."""
     await conn.executemany(
-        """INSERT INTO deliveries (message_id, shop_id, conversation_id, channel, payload)
-           VALUES ($1, $2, $3, $4, $5::text::jsonb)
+        """INSERT INTO deliveries (message_id, shop_id, conversation_id, channel, payload,
+                                   next_attempt_at)
+           VALUES ($1, $2, $3, $4, $5::text::jsonb, greatest(now(), (
+               SELECT max(next_attempt_at) FROM deliveries waiting
+               WHERE waiting.conversation_id = $3 AND waiting.status = 'pending')))
            ON CONFLICT (message_id) DO NOTHING""",
         [(m.message_id, m.shop_id, m.conversation_id, m.channel, m.model_dump_json())
          for m in messages],
@@ -101,6 +106,15 @@ async def mark_sending(
     return status.endswith(" 1")
 
 
+async def renew_leases(conn: asyncpg.Connection, worker: str) -> None:
+    """The claims and sends `worker` holds are still its own (see the stale checks)."""
+    await conn.execute(
+        """UPDATE deliveries SET updated_at = now()
+           WHERE status IN ('claimed', 'sending') AND claimed_by = $1""",
+        worker,
+    )
+
+
 async def release_stale_claims(conn: asyncpg.Connection, older_than: float) -> int:
     """Claims of a notifier that died before sending them: safe to try again."""
     status = await conn.execute(
@@ -126,12 +140,19 @@ async def take_stale_sends(conn: asyncpg.Connection, older_than: float) -> list[
 async def retry_later(
     conn: asyncpg.Connection, rows: list[tuple[str, int, float, str]]
 ) -> None:
-    """rows: (message_id, attempts, delay_seconds, error)."""
+    """rows: (message_id, attempts, delay_seconds, error). The later deliveries of the
+    conversation are put off as long (they wait behind it anyway)."""
     await conn.executemany(
-        """UPDATE deliveries SET status = 'pending', attempts = $2, last_error = $4,
-               updated_at = now(),
-               next_attempt_at = now() + make_interval(secs => $3)
-           WHERE message_id = $1""",
+        """WITH retried AS (
+               UPDATE deliveries SET status = 'pending', attempts = $2, last_error = $4,
+                   updated_at = now(),
+                   next_attempt_at = now() + make_interval(secs => $3)
+               WHERE message_id = $1
+               RETURNING conversation_id, seq, next_attempt_at)
+           UPDATE deliveries later SET next_attempt_at = retried.next_attempt_at
+           FROM retried
+           WHERE later.conversation_id = retried.conversation_id AND later.seq > retried.seq
+             AND later.status = 'pending' AND later.next_attempt_at < retried.next_attempt_at""",
         rows,
     )
 

@@ -82,7 +82,26 @@ class DeliveryWorker:
         self._pump.wake()
 
     async def run(self) -> None:
-        await self._pump.run()
+        renewing = asyncio.create_task(self._renew_leases(), name="delivery-leases")
+        try:
+            await self._pump.run()
+        finally:
+            renewing.cancel()
+
+    async def _renew_leases(self) -> None:
+        """Claims and sends in hand are this worker's while it says so: their `updated_at` is
+        renewed well within the stale age, so a slow mail server or database never gets a
+        live worker's send reported as of unknown outcome (only a dead worker's)."""
+        period = max(0.5, self._stale_send_seconds / 3)
+        while True:
+            await asyncio.sleep(period)
+            if not self._in_flight:
+                continue
+            try:
+                async with self._pool.acquire() as conn:
+                    await q.renew_leases(conn, self._worker_id)
+            except Exception as exc:  # the database away: the next period tries again
+                log.warning("renewing delivery leases: %s", exc)
 
     @property
     def in_flight(self) -> int:
