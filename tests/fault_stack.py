@@ -1,6 +1,8 @@
 """A stack of its own for the fault tests, whose dependencies can fail for real: PostgreSQL can
-be restarted, and the broker, the database and Meta's Graph API stand-in are reached through
-proxies (`tests.proxy`) that can be cut or slowed; the mail server can go down or be slow.
+be restarted, and the broker, the database, the mail server and Meta's Graph API stand-in are
+reached through proxies (`tests.proxy`) that can be cut or slowed. Every server runs in a
+process of its own (the tests' process, which also generates and follows the load, must not
+be slowed down by a flood of emails arriving).
 
 The broker advertises its proxy, so every Kafka client (services, load generator, tests) talks
 through it: cutting it is a network partition of the broker, with its data kept.
@@ -9,6 +11,7 @@ through it: cutting it is a network partition of the broker, with its data kept.
 from __future__ import annotations
 
 import contextlib
+import email.policy
 import shutil
 import signal
 import subprocess
@@ -16,6 +19,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import httpx
@@ -31,7 +35,6 @@ from tests.conftest import (
     ROOT,
     GraphApiStandIn,
     ServiceProcess,
-    SmtpCatcher,
     backbone,
     running,
 )
@@ -77,7 +80,8 @@ class FaultStack:
         self.broker: Broker | None = None
         self.postgres: EmbeddedPostgres | None = None
         self.proxies: dict[str, ProxyProcess] = {}
-        self.smtp = SmtpCatcher()
+        self.smtp_port = free_port()
+        self.mail: subprocess.Popen | None = None
         self.graph_api = GraphApiStandIn(self.workdir)
         self.services: dict[str, ServiceProcess] = {}
         self.secrets = {"database password": f"pw-{uuid.uuid4().hex}",
@@ -102,6 +106,12 @@ class FaultStack:
         self.postgres = start_postgres(self.workdir / "pgdata", durable=False,
                                        log_path=self.workdir / "pg.log", preferred_port=port)
         assert self.postgres.port == port, "PostgreSQL's port was taken while it was down"
+
+    def email_ids(self) -> list[str]:
+        """The Message-ID of every email the mail server received so far, in arrival order."""
+        parser = BytesHeaderParser(policy=email.policy.default)
+        return [str(parser.parsebytes(path.read_bytes())["Message-ID"])
+                for path in sorted((self.workdir / "mail").glob("*.eml"))]
 
     def service_logs(self) -> dict[str, str]:
         return {name: s.log_path.read_text(errors="replace") if s.log_path.exists() else ""
@@ -135,23 +145,30 @@ class FaultStack:
             kafka.port = self.kafka_proxy_port
             self.graph_api.start()
             await self.graph_api.wait_ready()
+            self.mail = spawn(
+                [sys.executable, "-m", "inbox.dev.mailcatcher", "--dir", str(self.workdir / "mail"),
+                 "--smtp-port", str(self.smtp_port), "--http-port", str(free_port())],
+                log_path=self.workdir / "mail.log", cwd=ROOT)
+            wait_for_port(self.smtp_port, 30, self.mail)
             self.proxies = {
                 "kafka": kafka,
                 "postgres": ProxyProcess("postgres", self.postgres.port, self.workdir),
                 "graph_api": ProxyProcess("graph_api", self.graph_api.port, self.workdir),
+                # Slow: every exchange of the SMTP dialogue held 50 ms, about 0.6 s a message.
+                "smtp": ProxyProcess("smtp", self.smtp_port, self.workdir),
             }
             for proxy in self.proxies.values():
                 proxy.start()
             await migrate_database(self.settings.database_url)
             await ensure_topics(self.settings)
-            self.smtp.start()
             # A password in the database URL (trust auth ignores it) and a signing secret of
             # their own: the logs of all that goes wrong here must not show either.
             services_see = self.settings.model_copy(update={
                 "database_url": f"postgresql://postgres:{self.secrets['database password']}"
                                 f"@127.0.0.1:{self.proxies['postgres'].port}/postgres"})
             graph_url = f"http://127.0.0.1:{self.proxies['graph_api'].port}"
-            self.services = backbone(services_see, self.workdir, self.smtp.url, graph_url)
+            smtp_url = f"smtp://127.0.0.1:{self.proxies['smtp'].port}"
+            self.services = backbone(services_see, self.workdir, smtp_url, graph_url)
             for service in self.services.values():
                 service.env["LINK_SIGNING_SECRET"] = self.secrets["link signing secret"]
             async with running(self.services, self.graph_api):
@@ -160,8 +177,8 @@ class FaultStack:
             self._down()
 
     def _down(self) -> None:
-        with contextlib.suppress(Exception):
-            self.smtp.stop()
+        if self.mail is not None:
+            stop(self.mail)
         for proxy in self.proxies.values():
             proxy.stop()
         if self.graph_api.process is not None:

@@ -77,7 +77,7 @@ def assert_exactly_once(report: LoadReport, faults: FaultStack, emails_before: i
     assert report.clean, report.text()
     assert sum(report.sent.values()) > 0
     # Each email arrived once: its Message-ID is the reply's own.
-    ids = collections.Counter(m["Message-ID"] for m in faults.smtp.received[emails_before:])
+    ids = collections.Counter(faults.email_ids()[emails_before:])
     assert not ids or max(ids.values()) == 1, [i for i, n in ids.items() if n > 1]
     # Replies by email and in-store chat all got through, nothing given up on (the load's
     # Messenger, Instagram and Shop-app shops have no Page or account connected: those replies
@@ -167,7 +167,7 @@ SECONDS_PER_VICTIM = 30.0 if SOAK else 4.0
 
 async def test_each_service_killed_under_load(faults: FaultStack, load: LoadSession, db):
     merchant = await MerchantOnMessenger(faults, load, db).start()
-    emails_before = len(faults.smtp.received)
+    emails_before = len(faults.email_ids())
 
     async def kill_each_in_turn() -> None:
         for name in VICTIMS:
@@ -201,7 +201,7 @@ async def test_each_service_killed_under_load(faults: FaultStack, load: LoadSess
 
 
 async def test_postgres_restarted_under_load(faults: FaultStack, load: LoadSession):
-    before, emails_before = pids(faults), len(faults.smtp.received)
+    before, emails_before = pids(faults), len(faults.email_ids())
 
     async def restart_postgres() -> None:
         await asyncio.sleep(2)
@@ -221,7 +221,7 @@ async def test_postgres_restarted_under_load(faults: FaultStack, load: LoadSessi
 
 
 async def test_broker_unreachable_under_load(faults: FaultStack, load: LoadSession):
-    before, emails_before = pids(faults), len(faults.smtp.received)
+    before, emails_before = pids(faults), len(faults.email_ids())
 
     async def partition_the_broker() -> None:
         await asyncio.sleep(2)
@@ -244,14 +244,14 @@ async def test_mail_server_and_meta_down_then_each_delivery_made_once(
     faults: FaultStack, load: LoadSession, db
 ):
     merchant = await MerchantOnMessenger(faults, load, db).start()
-    emails_before = len(faults.smtp.received)
+    emails_before = len(faults.email_ids())
 
     async def mail_and_meta_down() -> None:
         await asyncio.sleep(2)
-        faults.smtp.stop()
+        faults.proxies["smtp"].cut()
         faults.proxies["graph_api"].cut()
         await merchant.answer(OUTAGE)  # the merchant keeps answering on Messenger meanwhile
-        faults.smtp.start()
+        faults.proxies["smtp"].start()
         faults.proxies["graph_api"].start()
 
     report = await under_load(load, mail_and_meta_down, duration=OUTAGE + 8,
@@ -271,16 +271,16 @@ BACKBONE = ("router", "classifier", "notifier", "presence")
 async def test_memory_stays_flat_when_postgres_and_the_mail_server_are_slow(
     faults: FaultStack, load: LoadSession
 ):
-    """Backpressure: with every PostgreSQL exchange held 50 ms and the mail server taking 2 s a
-    message, traffic arrives faster than it can be handled. The services take what they can;
+    """Backpressure: with every exchange with PostgreSQL and with the mail server held 50 ms,
+    traffic arrives faster than it can be handled. The services take what they can;
     the rest waits in Kafka and in PostgreSQL, not in their memory."""
-    emails_before = len(faults.smtp.received)
+    emails_before = len(faults.email_ids())
     rss: dict[str, list[int]] = {name: [] for name in BACKBONE}
     behind: list[float] = []
 
     async def slow_dependencies() -> None:
         faults.proxies["postgres"].slow()
-        faults.smtp.delay = 2.0
+        faults.proxies["smtp"].slow()
         try:
             end = time.monotonic() + OVERLOAD_SECONDS
             while time.monotonic() < end:
@@ -290,7 +290,7 @@ async def test_memory_stays_flat_when_postgres_and_the_mail_server_are_slow(
                 await asyncio.sleep(1.0)
         finally:
             faults.proxies["postgres"].slow(False)
-            faults.smtp.delay = 0.0
+            faults.proxies["smtp"].slow(False)
 
     report = await under_load(load, slow_dependencies, duration=OVERLOAD_SECONDS,
                               rate=OVERLOAD_RATE,

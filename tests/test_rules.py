@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.notifier.breaker import Breaker
 from services.notifier.rules import MAX_ATTEMPTS, give_up, retry_delay_seconds
 from services.router.rules import PREVIEW_LENGTH, preview, reply_route
 from shared import rules
@@ -144,3 +145,43 @@ def test_a_new_topic_goes_first_and_a_repeated_one_moves_to_the_front():
     assert rules.add_topic(["shipping"], "returns") == ["returns", "shipping"]
     assert rules.add_topic(["returns", "shipping"], "checkout") == ["checkout", "returns"]
     assert rules.add_topic(["returns", "shipping"], "shipping") == ["shipping", "returns"]
+
+
+# --- the notifier's circuit breaker per remote channel ------------------------------------------
+
+
+def test_a_channel_pauses_after_the_server_was_unreachable_three_times_in_a_row():
+    b = Breaker()
+    b.record("smtp_unavailable", 0.0)
+    b.record("smtp_unavailable", 0.1)
+    b.record("smtp_550", 0.2)  # the server answered (a refusal is an answer): count again
+    b.record("smtp_unavailable", 0.3)
+    b.record("smtp_unavailable", 0.4)
+    assert b.state(0.5) == "closed"
+    b.record("smtp_unavailable", 0.5)
+    assert b.state(0.6) == "open" and not b.may_probe(0.6)
+    b.record("smtp_unavailable", 0.7)  # a send already in hand when it opened: no news
+    assert b.open_until == pytest.approx(2.5)
+    assert b.state(2.5) == "half_open" and b.may_probe(2.5)
+
+
+def test_a_failed_probe_doubles_the_pause_up_to_30_s_and_an_answer_closes():
+    b = Breaker()
+    for _ in range(3):
+        b.record("messenger_unreachable", 0.0)
+    now, pauses = 0.0, []
+    for _ in range(8):
+        now = b.open_until
+        assert b.may_probe(now)
+        b.probing = "d1"
+        assert not b.may_probe(now)  # one probe at a time
+        b.record("messenger_unreachable", now)
+        pauses.append(b.open_until - now)
+    assert pauses == [4, 8, 16, 30, 30, 30, 30, 30]
+    b.probing = "d2"
+    b.probe_dropped("d1")  # not the probe out: no change
+    assert b.probing == "d2"
+    b.probe_dropped("d2")  # its claim was lost: another may probe
+    assert b.may_probe(b.open_until)
+    b.record(None, b.open_until)  # sent
+    assert b.state(b.open_until) == "closed" and b.probing is None

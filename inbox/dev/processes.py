@@ -29,8 +29,10 @@ def free_port(preferred: int | None = None) -> int:
     """`preferred` when it is free on 127.0.0.1, else any free port."""
     for candidate in ([preferred] if preferred else []) + [0]:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            # As servers bind: a port whose last connections linger in TIME_WAIT is free.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if candidate:
+                # As servers bind: a port whose last connections linger in TIME_WAIT is free.
+                # (Not when the kernel picks: it could hand out such a port in use.)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", candidate))
             except OSError:

@@ -32,29 +32,35 @@ _FIRST_IN_CONVERSATION = """NOT EXISTS (
 
 
 async def claim_due(
-    conn: asyncpg.Connection, limit: int, skip_channels: list[str] | None = None
+    conn: asyncpg.Connection, limit: int, skip_channels: list[str] | None = None,
+    only_channel: str | None = None,
 ) -> list[asyncpg.Record]:
-    """Due deliveries (but those on `skip_channels`), each the next of its conversation,
-    locked for this transaction; other notifier instances skip them."""
+    """Due deliveries (but those on `skip_channels`; or only those on `only_channel`), each
+    the next of its conversation, locked for this transaction; other notifier instances skip
+    them."""
     return await conn.fetch(
         f"""SELECT message_id, channel, payload, attempts FROM deliveries d
             WHERE status = 'pending' AND next_attempt_at <= now()
-              AND NOT (channel = ANY($2::text[])) AND {_FIRST_IN_CONVERSATION}
+              AND NOT (channel = ANY($2::text[])) AND ($3::text IS NULL OR channel = $3)
+              AND {_FIRST_IN_CONVERSATION}
             ORDER BY next_attempt_at, seq LIMIT $1
             FOR UPDATE SKIP LOCKED""",
-        limit, skip_channels or [],
+        limit, skip_channels or [], only_channel,
     )
 
 
-async def next_due_in(conn: asyncpg.Connection) -> float | None:
-    """Seconds until the next delivery that may go is due (0 when one is due now); None when
-    none is pending. (Not `greatest(0, …)` in SQL: it ignores a NULL and would say 0, so the
-    worker would spin while nothing is pending.) One held back behind an earlier delivery of
-    its conversation is not counted: that one's due time or its end (which wakes the worker)
-    comes first."""
+async def next_due_in(conn: asyncpg.Connection, skip_channels: list[str] | None = None
+                      ) -> float | None:
+    """Seconds until the next delivery that may go is due (0 when one is due now), leaving out
+    `skip_channels`; None when none is pending. (Not `greatest(0, …)` in SQL: it ignores a
+    NULL and would say 0, so the worker would spin while nothing is pending.) One held back
+    behind an earlier delivery of its conversation is not counted: that one's due time or its
+    end (which wakes the worker) comes first."""
     due = await conn.fetchval(
         f"""SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
-            FROM deliveries d WHERE status = 'pending' AND {_FIRST_IN_CONVERSATION}"""
+            FROM deliveries d WHERE status = 'pending'
+              AND NOT (channel = ANY($1::text[])) AND {_FIRST_IN_CONVERSATION}""",
+        skip_channels or [],
     )
     return None if due is None else max(0.0, due)
 

@@ -14,9 +14,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from services.notifier import queries as q
+from services.notifier.breaker import Breaker
 from services.notifier.rules import give_up, retry_delay_seconds
 from services.notifier.senders import Outcome, RemoteSender, Sender
 from shared.contracts import DeliveryResult, OutboundMessage
@@ -39,6 +40,13 @@ FAILURES = Counter(
     "notifier_delivery_failures_total",
     "Failed or retried delivery attempts by channel and error code (e.g. smtp_550, 551).",
     ["channel", "error_code"],
+)
+
+PAUSED = Gauge(
+    "notifier_channel_paused",
+    "1 while a remote channel's server cannot be reached and its deliveries wait in PostgreSQL "
+    "(the circuit breaker is open or probing), else 0.",
+    ["channel"],
 )
 
 
@@ -76,6 +84,9 @@ class DeliveryWorker:
         self._chains: dict[str, asyncio.Task] = {}
         self._in_flight: set[asyncio.Task] = set()
         self._stale_checked = 0.0
+        self._breakers = {c: Breaker() for c in self._remote_channels}
+        for channel in self._remote_channels:
+            PAUSED.labels(channel).set(0)
         self._pump = Pump("delivery worker", self.deliver_due, self._next_due_in, max_idle=5.0)
 
     def wake(self) -> None:
@@ -112,21 +123,38 @@ class DeliveryWorker:
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=timeout)
 
+    def _paused(self, now: float) -> list[str]:
+        """Remote channels whose server is unreachable: claimed only as a probe."""
+        return [c for c, b in self._breakers.items() if b.state(now) != "closed"]
+
     async def _next_due_in(self) -> float:
         if self.in_flight >= self._max_in_flight:
             return 5.0  # full hands: a finished send wakes the worker
+        now = time.monotonic()
         async with self._pool.acquire() as conn:
-            due = await q.next_due_in(conn)
-        return 5.0 if due is None else due
+            due = await q.next_due_in(conn, self._paused(now))
+        # A paused channel's next probe is due when its pause ends.
+        reopen = [b.open_until - now for b in self._breakers.values()
+                  if b.state(now) == "open"]
+        return min([5.0 if due is None else due, *reopen])
 
     async def deliver_due(self) -> int:
         recovered = await self._fail_stale_sends()
-        # Full hands: claim only what is delivered locally; remote sends wait their turn.
-        skip = self._remote_channels if self.in_flight >= self._max_in_flight else []
+        now = time.monotonic()
+        full = self.in_flight >= self._max_in_flight
+        # Full hands: claim only what is delivered locally; remote sends wait their turn. An
+        # unreachable server's channel: one delivery at a time, as a probe, once its pause ends.
+        skip = self._remote_channels if full else self._paused(now)
+        probes = [] if full else [c for c, b in self._breakers.items() if b.may_probe(now)]
         remote: list[tuple[OutboundMessage, RemoteSender, int]] = []
         local: list[tuple[OutboundMessage, int, datetime, Outcome]] = []
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await q.claim_due(conn, self._batch, skip)
+            for channel in probes:
+                probe = await q.claim_due(conn, 1, only_channel=channel)
+                if probe:
+                    self._breakers[channel].probing = probe[0]["message_id"]
+                rows += probe
             for row in rows:
                 message = OutboundMessage.model_validate(row["payload"])
                 sender = self._senders[message.channel]
@@ -177,13 +205,35 @@ class DeliveryWorker:
         if previous is not None:
             await asyncio.wait([previous])
         # Recorded as in flight just before it leaves: after a crash it is never resent.
-        async with self._pool.acquire() as conn, conn.transaction():
-            if not await q.mark_sending(conn, message.message_id, attempt, self._worker_id):
-                return  # the claim went stale and was released: another round sends it
+        breaker = self._breakers[message.channel]
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                marked = await q.mark_sending(conn, message.message_id, attempt, self._worker_id)
+        except BaseException:
+            breaker.probe_dropped(message.message_id)
+            raise
+        if not marked:
+            breaker.probe_dropped(message.message_id)
+            return  # the claim went stale and was released: another round sends it
         started = datetime.now(UTC)
         outcome = await self._attempt(sender.send(message), message)
+        self._reached(message.channel, outcome)
         async with self._pool.acquire() as conn, conn.transaction():
             await self._record(conn, message, attempt, started, outcome)
+
+    def _reached(self, channel: str, outcome: Outcome) -> None:
+        breaker = self._breakers[channel]
+        was = breaker.state(time.monotonic())
+        breaker.record(None if outcome.status == "sent" else outcome.error_code,
+                       time.monotonic())
+        now = breaker.state(time.monotonic())
+        if (was == "closed") != (now == "closed"):
+            PAUSED.labels(channel).set(0 if now == "closed" else 1)
+            if now == "closed":
+                log.info("%s: the server answers again; its deliveries go on", channel)
+            else:
+                log.warning("%s: the server cannot be reached (%s); its deliveries wait, one "
+                            "probe at a time", channel, outcome.reason)
 
     @staticmethod
     async def _attempt(sending: Awaitable[Outcome], message: OutboundMessage) -> Outcome:
