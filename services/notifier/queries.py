@@ -24,34 +24,36 @@ async def enqueue(conn: asyncpg.Connection, messages: list[OutboundMessage]) -> 
     )
 
 
-#: A delivery may go when no earlier one of its conversation is still to be finished.
+#: A delivery may go when no earlier one of its conversation waits (pending) or is in the hands
+#: of another worker ($1); earlier ones in this worker's hands are sent before it, in turn.
 _FIRST_IN_CONVERSATION = """NOT EXISTS (
     SELECT 1 FROM deliveries earlier
     WHERE earlier.conversation_id = d.conversation_id AND earlier.seq < d.seq
-      AND earlier.status IN ('pending', 'claimed', 'sending'))"""
+      AND (earlier.status = 'pending' OR (earlier.status IN ('claimed', 'sending')
+                                          AND earlier.claimed_by IS DISTINCT FROM $1)))"""
 
 
 async def claim_due(
-    conn: asyncpg.Connection, limit: int, skip_channels: list[str] | None = None,
+    conn: asyncpg.Connection, worker: str, limit: int, skip_channels: list[str] | None = None,
     only_channel: str | None = None,
 ) -> list[asyncpg.Record]:
     """Due deliveries (but those on `skip_channels`; or only those on `only_channel`), each
-    the next of its conversation, locked for this transaction; other notifier instances skip
-    them."""
+    free to go in its conversation's order, locked for this transaction; other notifier
+    instances skip them."""
     return await conn.fetch(
         f"""SELECT message_id, channel, payload, attempts FROM deliveries d
             WHERE status = 'pending' AND next_attempt_at <= now()
-              AND NOT (channel = ANY($2::text[])) AND ($3::text IS NULL OR channel = $3)
+              AND NOT (channel = ANY($3::text[])) AND ($4::text IS NULL OR channel = $4)
               AND {_FIRST_IN_CONVERSATION}
-            ORDER BY next_attempt_at, seq LIMIT $1
+            ORDER BY next_attempt_at, seq LIMIT $2
             FOR UPDATE SKIP LOCKED""",
-        limit, skip_channels or [], only_channel,
+        worker, limit, skip_channels or [], only_channel,
     )
 
 
-async def next_due_in(conn: asyncpg.Connection, skip_channels: list[str] | None = None
-                      ) -> float | None:
-    """Seconds until the next delivery that may go is due (0 when one is due now), leaving out
+async def next_due_in(conn: asyncpg.Connection, worker: str,
+                      skip_channels: list[str] | None = None) -> float | None:
+    """Seconds until the next delivery free to go is due (0 when one is due now), leaving out
     `skip_channels`; None when none is pending. (Not `greatest(0, …)` in SQL: it ignores a
     NULL and would say 0, so the worker would spin while nothing is pending.) One held back
     behind an earlier delivery of its conversation is not counted: that one's due time or its
@@ -59,10 +61,24 @@ async def next_due_in(conn: asyncpg.Connection, skip_channels: list[str] | None 
     due = await conn.fetchval(
         f"""SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
             FROM deliveries d WHERE status = 'pending'
-              AND NOT (channel = ANY($1::text[])) AND {_FIRST_IN_CONVERSATION}""",
-        skip_channels or [],
+              AND NOT (channel = ANY($2::text[])) AND {_FIRST_IN_CONVERSATION}""",
+        worker, skip_channels or [],
     )
     return None if due is None else max(0.0, due)
+
+
+async def put_back(conn: asyncpg.Connection, message_id: str, worker: str) -> None:
+    """A claimed delivery goes back, untried, behind an earlier one of its conversation that
+    waits for its retry (due no sooner than it)."""
+    await conn.execute(
+        """UPDATE deliveries d SET status = 'pending', claimed_by = NULL, updated_at = now(),
+               next_attempt_at = greatest(d.next_attempt_at, (
+                   SELECT max(next_attempt_at) FROM deliveries waiting
+                   WHERE waiting.conversation_id = d.conversation_id
+                     AND waiting.seq < d.seq AND waiting.status = 'pending'))
+           WHERE message_id = $1 AND status = 'claimed' AND claimed_by = $2""",
+        message_id, worker,
+    )
 
 
 async def record_attempts(

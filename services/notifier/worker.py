@@ -132,7 +132,7 @@ class DeliveryWorker:
             return 5.0  # full hands: a finished send wakes the worker
         now = time.monotonic()
         async with self._pool.acquire() as conn:
-            due = await q.next_due_in(conn, self._paused(now))
+            due = await q.next_due_in(conn, self._worker_id, self._paused(now))
         # A paused channel's next probe is due when its pause ends.
         reopen = [b.open_until - now for b in self._breakers.values()
                   if b.state(now) == "open"]
@@ -146,21 +146,24 @@ class DeliveryWorker:
         # unreachable server's channel: one delivery at a time, as a probe, once its pause ends.
         skip = self._remote_channels if full else self._paused(now)
         probes = [] if full else [c for c, b in self._breakers.items() if b.may_probe(now)]
-        remote: list[tuple[OutboundMessage, RemoteSender, int]] = []
+        remote: list[tuple[OutboundMessage, Sender | RemoteSender, int]] = []
         local: list[tuple[OutboundMessage, int, datetime, Outcome]] = []
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await q.claim_due(conn, self._batch, skip)
+            rows = await q.claim_due(conn, self._worker_id, self._batch, skip)
             for channel in probes:
-                probe = await q.claim_due(conn, 1, only_channel=channel)
+                probe = await q.claim_due(conn, self._worker_id, 1, only_channel=channel)
                 if probe:
                     self._breakers[channel].probing = probe[0]["message_id"]
                 rows += probe
+            chained: set[str] = set(self._chains)
             for row in rows:
                 message = OutboundMessage.model_validate(row["payload"])
                 sender = self._senders[message.channel]
                 attempt = row["attempts"] + 1
-                if isinstance(sender, RemoteSender):
+                # After a send of its conversation still in hand: in turn, in the chain.
+                if isinstance(sender, RemoteSender) or message.conversation_id in chained:
                     remote.append((message, sender, attempt))
+                    chained.add(message.conversation_id)
                 else:
                     started = datetime.now(UTC)
                     outcome = await self._attempt(sender.send(conn, message), message)
@@ -169,14 +172,15 @@ class DeliveryWorker:
             await self._record_many(conn, local)
         for item in remote:
             self._schedule(*item)
-        if len(rows) > len(remote) or recovered:
+        if local or recovered:
             self._results_written()
         return len(rows) + recovered
 
-    def _schedule(self, message: OutboundMessage, sender: RemoteSender, attempt: int) -> None:
+    def _schedule(self, message: OutboundMessage, sender: Sender | RemoteSender,
+                  attempt: int) -> None:
         conversation = message.conversation_id
         previous = self._chains.get(conversation)
-        task = asyncio.create_task(self._send_remote(previous, message, sender, attempt),
+        task = asyncio.create_task(self._in_turn(previous, message, sender, attempt),
                                    name="delivery-send")
         self._chains[conversation] = task
         self._in_flight.add(task)
@@ -193,17 +197,37 @@ class DeliveryWorker:
         self._results_written()
         self.wake()  # room for more remote sends
 
-    async def _send_remote(
+    async def _in_turn(
         self,
         previous: asyncio.Task | None,
         message: OutboundMessage,
-        sender: RemoteSender,
+        sender: Sender | RemoteSender,
         attempt: int,
-    ) -> None:
-        # In order within a conversation, each recorded before the next leaves (an email cites
-        # the ones sent before it).
+    ) -> bool:
+        """Delivers after the earlier deliveries of its conversation in this worker's hands,
+        each recorded before the next leaves (an email cites the ones sent before it). If one
+        of them is to be tried again later, this one is put back behind it, untried: a
+        conversation's messages arrive in the order they were written. True once done."""
         if previous is not None:
             await asyncio.wait([previous])
+            if previous.cancelled() or previous.exception() is not None or not previous.result():
+                async with self._pool.acquire() as conn:
+                    await q.put_back(conn, message.message_id, self._worker_id)
+                if message.channel in self._breakers:
+                    self._breakers[message.channel].probe_dropped(message.message_id)
+                return False
+        if isinstance(sender, RemoteSender):
+            return await self._send_remote(message, sender, attempt)
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await q.mark_sending(conn, message.message_id, attempt, self._worker_id):
+                return True  # the claim went stale and was released: another round has it
+            started = datetime.now(UTC)
+            outcome = await self._attempt(sender.send(conn, message), message)
+            await self._record(conn, message, attempt, started, outcome)
+        return outcome.status != "retry"
+
+    async def _send_remote(self, message: OutboundMessage, sender: RemoteSender,
+                           attempt: int) -> bool:
         # Recorded as in flight just before it leaves: after a crash it is never resent.
         breaker = self._breakers[message.channel]
         try:
@@ -214,12 +238,13 @@ class DeliveryWorker:
             raise
         if not marked:
             breaker.probe_dropped(message.message_id)
-            return  # the claim went stale and was released: another round sends it
+            return True  # the claim went stale and was released: another round has it
         started = datetime.now(UTC)
         outcome = await self._attempt(sender.send(message), message)
         self._reached(message.channel, outcome)
         async with self._pool.acquire() as conn, conn.transaction():
             await self._record(conn, message, attempt, started, outcome)
+        return outcome.status != "retry"
 
     def _reached(self, channel: str, outcome: Outcome) -> None:
         breaker = self._breakers[channel]
