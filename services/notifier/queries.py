@@ -39,13 +39,14 @@ async def claim_due(
 ) -> list[asyncpg.Record]:
     """Due deliveries (but those on `skip_channels`; or only those on `only_channel`), each
     free to go in its conversation's order, locked for this transaction; other notifier
-    instances skip them."""
+    instances skip them. (In index order only: sorting on `seq` too would read every due row
+    before the limit; the order within a conversation is kept by the condition.)"""
     return await conn.fetch(
         f"""SELECT message_id, channel, payload, attempts FROM deliveries d
             WHERE status = 'pending' AND next_attempt_at <= now()
               AND NOT (channel = ANY($3::text[])) AND ($4::text IS NULL OR channel = $4)
               AND {_FIRST_IN_CONVERSATION}
-            ORDER BY next_attempt_at, seq LIMIT $2
+            ORDER BY next_attempt_at LIMIT $2
             FOR UPDATE SKIP LOCKED""",
         worker, limit, skip_channels or [], only_channel,
     )
