@@ -43,9 +43,10 @@ from tests.conftest import (
 class ProxyProcess:
     """`python -m tests.proxy` in front of one server."""
 
-    def __init__(self, name: str, upstream_port: int, workdir: Path, delay_ms: float = 50):
+    def __init__(self, name: str, upstream_port: int, workdir: Path, delay_ms: float = 50,
+                 port: int | None = None):
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.upstream_port = upstream_port
         self.delay_ms = delay_ms
         self.log_path = workdir / f"proxy-{name}.log"
@@ -141,8 +142,6 @@ class FaultStack:
                                        advertised_port=self.kafka_proxy_port)
             self.postgres = start_postgres(self.workdir / "pgdata", durable=False,
                                            log_path=self.workdir / "pg.log")
-            kafka = ProxyProcess("kafka", self.broker.port, self.workdir)
-            kafka.port = self.kafka_proxy_port
             self.graph_api.start()
             await self.graph_api.wait_ready()
             self.mail = spawn(
@@ -151,7 +150,8 @@ class FaultStack:
                 log_path=self.workdir / "mail.log", cwd=ROOT)
             wait_for_port(self.smtp_port, 30, self.mail)
             self.proxies = {
-                "kafka": kafka,
+                "kafka": ProxyProcess("kafka", self.broker.port, self.workdir,
+                                      port=self.kafka_proxy_port),
                 "postgres": ProxyProcess("postgres", self.postgres.port, self.workdir),
                 "graph_api": ProxyProcess("graph_api", self.graph_api.port, self.workdir),
                 # Slow: every exchange of the SMTP dialogue held 50 ms, about 0.6 s a message.

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
+from benchmarks.stack import BACKBONE
 from inbox.load.report import LoadReport
 from inbox.load.runner import LoadSession
 from inbox.load.traffic import REPLY_DELIVERY, Mix
@@ -265,7 +266,6 @@ async def test_mail_server_and_meta_down_then_each_delivery_made_once(
 #: The overload: traffic well beyond what the stack handles with PostgreSQL and mail this slow.
 OVERLOAD_RATE = 300.0 if SOAK else 200.0
 OVERLOAD_SECONDS = 120.0 if SOAK else 20.0
-BACKBONE = ("router", "classifier", "notifier", "presence")
 
 
 async def test_memory_stays_flat_when_postgres_and_the_mail_server_are_slow(

@@ -9,15 +9,23 @@ import asyncpg
 from shared.contracts import OutboundMessage
 
 
+def _due_after_waiting(conversation: str, before_seq: str | None = None) -> str:
+    """SQL: when the last delivery of `conversation` (before `before_seq`) that waits for its
+    retry is due; NULL when none waits (greatest() then ignores it)."""
+    earlier = f" AND waiting.seq < {before_seq}" if before_seq else ""
+    return f"""(SELECT max(next_attempt_at) FROM deliveries waiting
+               WHERE waiting.conversation_id = {conversation}{earlier}
+                 AND waiting.status = 'pending')"""
+
+
 async def enqueue(conn: asyncpg.Connection, messages: list[OutboundMessage]) -> None:
     """New deliveries, in order. One behind a delivery of its conversation that waits for its
     retry is due no sooner (it cannot leave before it; this keeps it out of the claims)."""
     await conn.executemany(
-        """INSERT INTO deliveries (message_id, shop_id, conversation_id, channel, payload,
+        f"""INSERT INTO deliveries (message_id, shop_id, conversation_id, channel, payload,
                                    next_attempt_at)
-           VALUES ($1, $2, $3, $4, $5::text::jsonb, greatest(now(), (
-               SELECT max(next_attempt_at) FROM deliveries waiting
-               WHERE waiting.conversation_id = $3 AND waiting.status = 'pending')))
+           VALUES ($1, $2, $3, $4, $5::text::jsonb,
+                   greatest(now(), {_due_after_waiting("$3")}))
            ON CONFLICT (message_id) DO NOTHING""",
         [(m.message_id, m.shop_id, m.conversation_id, m.channel, m.model_dump_json())
          for m in messages],
@@ -72,11 +80,9 @@ async def put_back(conn: asyncpg.Connection, message_id: str, worker: str) -> No
     """A claimed delivery goes back, untried, behind an earlier one of its conversation that
     waits for its retry (due no sooner than it)."""
     await conn.execute(
-        """UPDATE deliveries d SET status = 'pending', claimed_by = NULL, updated_at = now(),
-               next_attempt_at = greatest(d.next_attempt_at, (
-                   SELECT max(next_attempt_at) FROM deliveries waiting
-                   WHERE waiting.conversation_id = d.conversation_id
-                     AND waiting.seq < d.seq AND waiting.status = 'pending'))
+        f"""UPDATE deliveries d SET status = 'pending', claimed_by = NULL, updated_at = now(),
+               next_attempt_at = greatest(d.next_attempt_at,
+                                          {_due_after_waiting("d.conversation_id", "d.seq")})
            WHERE message_id = $1 AND status = 'claimed' AND claimed_by = $2""",
         message_id, worker,
     )

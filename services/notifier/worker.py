@@ -213,8 +213,7 @@ class DeliveryWorker:
             if previous.cancelled() or previous.exception() is not None or not previous.result():
                 async with self._pool.acquire() as conn:
                     await q.put_back(conn, message.message_id, self._worker_id)
-                if message.channel in self._breakers:
-                    self._breakers[message.channel].probe_dropped(message.message_id)
+                self._drop_probe(message)
                 return False
         if isinstance(sender, RemoteSender):
             return await self._send_remote(message, sender, attempt)
@@ -229,15 +228,14 @@ class DeliveryWorker:
     async def _send_remote(self, message: OutboundMessage, sender: RemoteSender,
                            attempt: int) -> bool:
         # Recorded as in flight just before it leaves: after a crash it is never resent.
-        breaker = self._breakers[message.channel]
+        marked = False
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 marked = await q.mark_sending(conn, message.message_id, attempt, self._worker_id)
-        except BaseException:
-            breaker.probe_dropped(message.message_id)
-            raise
+        finally:
+            if not marked:
+                self._drop_probe(message)
         if not marked:
-            breaker.probe_dropped(message.message_id)
             return True  # the claim went stale and was released: another round has it
         started = datetime.now(UTC)
         outcome = await self._attempt(sender.send(message), message)
@@ -246,15 +244,19 @@ class DeliveryWorker:
             await self._record(conn, message, attempt, started, outcome)
         return outcome.status != "retry"
 
+    def _drop_probe(self, message: OutboundMessage) -> None:
+        """`message` will not be attempted now: if it was its channel's probe, another may go."""
+        if message.channel in self._breakers:
+            self._breakers[message.channel].probe_dropped(message.message_id)
+
     def _reached(self, channel: str, outcome: Outcome) -> None:
-        breaker = self._breakers[channel]
-        was = breaker.state(time.monotonic())
-        breaker.record(None if outcome.status == "sent" else outcome.error_code,
-                       time.monotonic())
-        now = breaker.state(time.monotonic())
-        if (was == "closed") != (now == "closed"):
-            PAUSED.labels(channel).set(0 if now == "closed" else 1)
-            if now == "closed":
+        breaker, now = self._breakers[channel], time.monotonic()
+        was = breaker.state(now)
+        breaker.record(None if outcome.status == "sent" else outcome.error_code, now)
+        state = breaker.state(now)
+        if (was == "closed") != (state == "closed"):
+            PAUSED.labels(channel).set(0 if state == "closed" else 1)
+            if state == "closed":
                 log.info("%s: the server answers again; its deliveries go on", channel)
             else:
                 log.warning("%s: the server cannot be reached (%s); its deliveries wait, one "
