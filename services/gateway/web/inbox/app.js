@@ -202,21 +202,24 @@ $("conversation-list").addEventListener("keydown", (event) => {
 
 // --- routing: #/c/<conversation id> --------------------------------------------------------
 
-async function route() {
+async function route({ focusView = false } = {}) {
   const match = /^#\/c\/([0-9a-f-]{36})$/.exec(location.hash);
   const id = match ? match[1] : null;
   state.selected = id;
   document.body.classList.toggle("has-selection", Boolean(id));
   renderList();
-  if (id) await view.show(id);
-  else view.clear();
+  if (id) {
+    await view.show(id);
+    // The keyboard lands in the conversation as soon as it shows, not after the list reloads:
+    // by then the merchant may have moved on to one of its buttons.
+    if (focusView && id === state.selected) $("view").focus({ preventScroll: true });
+  } else {
+    view.clear();
+  }
   await loadList();
 }
 window.addEventListener("hashchange", () => {
-  if (!state.me) return;
-  route().then(() => {
-    if (state.selected) $("view").focus({ preventScroll: true });
-  });
+  if (state.me) route({ focusView: true });
 });
 
 // --- live updates --------------------------------------------------------------------------
