@@ -254,7 +254,9 @@ async def bench_replies(rate: float, seconds: float, shops: int) -> dict[str, An
         async with LoadSession(stack.settings, shops=shops, progress=False,
                                new_thread_share=0.8) as session:
             await session.phase(rate, 3.0, Mix.parse("messages"), grace=10.0, settle=0.2)
+            cpu_before = stack.cpu_seconds()
             report = await session.phase(rate, seconds, Mix.parse("replies"), grace=10.0)
+            cpu = cpu_used(cpu_before, stack.cpu_seconds(), report.paths[REPLY_DELIVERY].expected)
     finally:
         stack.stop()
     path = report.paths[REPLY_DELIVERY]
@@ -264,7 +266,7 @@ async def bench_replies(rate: float, seconds: float, shops: int) -> dict[str, An
         "latency": latency_summary(path.latencies),
         "by_outcome": {k: latency_summary(v) for k, v in sorted(path.outcomes.items())},
         "lost": report.lost, "duplicated": report.duplicated, "errors": len(report.errors),
-        "clean": report.clean,
+        "clean": report.clean, "cpu": cpu,
     }
     return figures
 
@@ -497,6 +499,11 @@ def summary(results: dict[str, Any]) -> list[str]:
         for outcome, s in r["by_outcome"].items():
             lines.append(f"    {outcome:<42}{s['count']:>7,}  p50 {s['p50_ms']} p99 "
                          f"{s['p99_ms']} ms")
+        cpu = r["cpu"]
+        lines.append(f"{'  CPU per reply':<46}{cpu['cpu_ms_per_message_total']:>7} ms: "
+                     + ", ".join(f"{k} {v}" for k, v in cpu["cpu_ms_per_message"].items())
+                     + f" (the machine has {1000 * (os.cpu_count() or 1) / REPLY_RATE:.2f} ms "
+                       "per reply at this rate)")
     if "router_scaling" in results:
         s = results["router_scaling"]
         lines.append(f"{'router burst, 1 instance':<46}{s['routers_1']['per_second']:>10,} msg/s")
