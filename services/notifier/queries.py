@@ -135,12 +135,13 @@ async def mark_sending(
     return status.endswith(" 1")
 
 
-async def renew_leases(conn: asyncpg.Connection, worker: str) -> None:
-    """The claims and sends `worker` holds are still its own (see the stale checks)."""
+async def renew_leases(conn: asyncpg.Connection, worker: str, message_ids: list[str]) -> None:
+    """The claims and sends `worker` has in hand are still its own (see the stale checks)."""
     await conn.execute(
         """UPDATE deliveries SET updated_at = now()
-           WHERE status IN ('claimed', 'sending') AND claimed_by = $1""",
-        worker,
+           WHERE message_id = ANY($2::text[]) AND status IN ('claimed', 'sending')
+             AND claimed_by = $1""",
+        worker, message_ids,
     )
 
 

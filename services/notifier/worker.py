@@ -22,6 +22,7 @@ from services.notifier.rules import give_up, retry_delay_seconds
 from services.notifier.senders import Outcome, RemoteSender, Sender
 from shared.contracts import DeliveryResult, OutboundMessage
 from shared.db.outbox import Outbox
+from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.pump import Pump
 from shared.topics import DELIVERY_RESULTS
 
@@ -82,7 +83,8 @@ class DeliveryWorker:
         self._max_in_flight = max_in_flight
         #: The last send scheduled for each conversation: the next one waits for it.
         self._chains: dict[str, asyncio.Task] = {}
-        self._in_flight: set[asyncio.Task] = set()
+        #: The sends in hand, each with its delivery's message id.
+        self._in_flight: dict[asyncio.Task, str] = {}
         self._stale_checked = 0.0
         self._breakers = {c: Breaker() for c in self._remote_channels}
         for channel in self._remote_channels:
@@ -110,9 +112,13 @@ class DeliveryWorker:
                 continue
             try:
                 async with self._pool.acquire() as conn:
-                    await q.renew_leases(conn, self._worker_id)
+                    await self._renew(conn)
             except Exception as exc:  # the database away: the next period tries again
                 log.warning("renewing delivery leases: %s", exc)
+
+    async def _renew(self, conn: asyncpg.Connection) -> None:
+        if self._in_flight:
+            await q.renew_leases(conn, self._worker_id, list(self._in_flight.values()))
 
     @property
     def in_flight(self) -> int:
@@ -183,11 +189,11 @@ class DeliveryWorker:
         task = asyncio.create_task(self._in_turn(previous, message, sender, attempt),
                                    name="delivery-send")
         self._chains[conversation] = task
-        self._in_flight.add(task)
+        self._in_flight[task] = message.message_id
         task.add_done_callback(lambda t: self._sent(conversation, t))
 
     def _sent(self, conversation: str, task: asyncio.Task) -> None:
-        self._in_flight.discard(task)
+        self._in_flight.pop(task, None)
         if self._chains.get(conversation) is task:
             del self._chains[conversation]
         if not task.cancelled() and task.exception() is not None:
@@ -240,9 +246,25 @@ class DeliveryWorker:
         started = datetime.now(UTC)
         outcome = await self._attempt(sender.send(message), message)
         self._reached(message.channel, outcome)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await self._record(conn, message, attempt, started, outcome)
+        await self._record_surely(message, attempt, started, outcome)
         return outcome.status != "retry"
+
+    async def _record_surely(self, message: OutboundMessage, attempt: int, started: datetime,
+                             outcome: Outcome) -> None:
+        """The outcome of a send that left is known only here: it is recorded once the database
+        answers, however long that takes (the lease is renewed meanwhile), never left to be
+        reported as of unknown outcome."""
+        delay = 0.5
+        while True:
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    await self._record(conn, message, attempt, started, outcome)
+                return
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning("recording the outcome of %s: %s; trying again", message.message_id,
+                            exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     def _drop_probe(self, message: OutboundMessage) -> None:
         """`message` will not be attempted now: if it was its channel's probe, another may go."""
@@ -279,6 +301,9 @@ class DeliveryWorker:
             return 0
         self._stale_checked = now
         async with self._pool.acquire() as conn, conn.transaction():
+            # What this worker has in hand is not stale, however long the database was away
+            # (the renewals failed meanwhile): renewed first, in the same transaction.
+            await self._renew(conn)
             await q.release_stale_claims(conn, self._stale_send_seconds)
             stale = await q.take_stale_sends(conn, self._stale_send_seconds)
             unknown = Outcome("failed", reason=UNKNOWN_OUTCOME, error_code="unknown_outcome")
