@@ -238,9 +238,10 @@ async def test_notifications_only_for_my_or_unassigned_conversations(browser, st
 async def test_inbox_filters_actions_and_keyboard(browser, stack, producer, db):
     shop = await new_shop(producer, db)
     gateway = stack["gateway"].url
-    for name in ("Olga Open", "Carl Closed"):
+    threads = {name: unique("thread") for name in ("Olga Open", "Carl Closed")}
+    for name, thread in threads.items():
         await producer.send_and_wait(CHAT_INBOUND, chat_message(
-            shop.shop_id, text=f"Hello from {name}", customer={"name": name}))
+            shop.shop_id, thread, text=f"Hello from {name}", customer={"name": name}))
     inbox = await merchant_page(browser, gateway, shop.tokens["ava"])
     rows = inbox.locator("a.row")
     await expect(rows).to_have_count(2, timeout=UI_TIMEOUT_MS)
@@ -307,6 +308,20 @@ async def test_inbox_filters_actions_and_keyboard(browser, stack, producer, db):
     products = inbox.get_by_role("dialog", name="Share a product").locator(".picker-main")
     await expect(products).to_have_count(3)
     assert "Retailer Sample Kit (not sold online)" not in await products.all_text_contents()
+    await inbox.keyboard.press("Escape")
+
+    # A note being typed keeps the keyboard while the customer writes again (a live update
+    # re-renders the conversation and its profile).
+    note = inbox.get_by_label("Add a note (staff only)")
+    await note.focus()
+    await inbox.keyboard.type("Prefers ")
+    await producer.send_and_wait(CHAT_INBOUND, chat_message(
+        shop.shop_id, threads["Olga Open"], text="One more thing", customer={"name": "Olga Open"}))
+    await expect(view.locator(".item.customer").last).to_contain_text("One more thing",
+                                                                      timeout=UI_TIMEOUT_MS)
+    await inbox.keyboard.type("email")
+    await expect(note).to_be_focused()
+    await expect(note).to_have_value("Prefers email")
 
     # Without the messaging permission there is no subject at all.
     ben = await merchant_page(browser, gateway, shop.tokens["ben"])

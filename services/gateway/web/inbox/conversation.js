@@ -105,7 +105,10 @@ export class ConversationView {
       this.act(() => post(`/conversations/${this.id}/notes`, { text }), "Note added.")
         .then((ok) => { if (ok) this.noteText.value = ""; });
     });
-    this.profileBody = el("div", { class: "profile-body" });
+    // What is re-rendered with each update; the note form stays put, so a note being typed
+    // keeps its focus when a live update arrives.
+    this.profileInfo = el("div");
+    this.profileBody = el("div", { class: "profile-body" }, this.profileInfo, this.noteForm);
   }
 
   // --- showing a conversation --------------------------------------------------------------
@@ -179,7 +182,8 @@ export class ConversationView {
     // The subject: only when the API gives it (staff with the messaging permission).
     if (me.can_see_subjects) {
       if (document.activeElement !== this.subjectInput) this.subjectInput.value = d.subject || "";
-      fill(this.subjectBox, this.subjectForm);
+      // Attached once: moving it would take the focus from a subject being typed.
+      if (!this.subjectBox.contains(this.subjectForm)) fill(this.subjectBox, this.subjectForm);
     } else {
       fill(this.subjectBox);
     }
@@ -295,7 +299,7 @@ export class ConversationView {
     const c = d.customer;
     const place = [c.location?.city, c.location?.country].filter(Boolean).join(", ");
     const local = c.timezone ? localTimeIn(c.timezone) : null;
-    fill(this.profileBody,
+    fill(this.profileInfo,
       el("div", { class: "profile-head" },
         el("span", { class: "avatar", "aria-hidden": "true", text: initials(customerName(c)) }),
         el("div", {},
@@ -318,8 +322,7 @@ export class ConversationView {
         ? el("ul", { class: "notes" }, c.notes.map((n) => el("li", {},
             el("p", { class: "text", text: n.text }),
             el("span", { class: "muted", text: `${n.staff_name || n.staff_id} \u00b7 ${shortTime(n.created_at)}` }))))
-        : el("p", { class: "muted", text: "No notes yet." }),
-      this.noteForm);
+        : el("p", { class: "muted", text: "No notes yet." }));
   }
 
   // --- acting ------------------------------------------------------------------------------
