@@ -266,7 +266,7 @@ async def test_mail_server_and_meta_down_then_each_delivery_made_once(
 
 #: The overload: traffic well beyond what the stack handles with PostgreSQL and mail this slow.
 OVERLOAD_RATE = 300.0 if SOAK else 150.0
-OVERLOAD_SECONDS = 120.0 if SOAK else 20.0
+OVERLOAD_SECONDS = 120.0 if SOAK else 15.0
 #: Afterwards the backlog drains, the slower the machine the longer (the phase ends as soon
 #: as every effect is seen).
 OVERLOAD_GRACE = 300.0 if SOAK else 150.0
