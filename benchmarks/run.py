@@ -255,7 +255,9 @@ async def bench_replies(rate: float, seconds: float, shops: int) -> dict[str, An
                                new_thread_share=0.8) as session:
             await session.phase(rate, 3.0, Mix.parse("messages"), grace=10.0, settle=0.2)
             cpu_before = stack.cpu_seconds()
-            report = await session.phase(rate, seconds, Mix.parse("replies"), grace=10.0)
+            # A long grace: an overloaded machine delivers late, and late is not lost (the
+            # phase ends as soon as every result is in).
+            report = await session.phase(rate, seconds, Mix.parse("replies"), grace=60.0)
             cpu = cpu_used(cpu_before, stack.cpu_seconds(), report.paths[REPLY_DELIVERY].expected)
     finally:
         stack.stop()
@@ -409,6 +411,13 @@ async def bench_growth(sizes: list[int], rate: float, seconds: float, shops: int
 # --- the run -----------------------------------------------------------------------------------
 
 
+def growth_rate(results: dict[str, Any]) -> float:
+    """Below what the machine sustains, so that growth, not saturation, is what shows: 80% of
+    the highest sustained rate measured in this run, else 500/s."""
+    best = (results.get("max_rate") or {}).get("max_sustained_rate")
+    return max(50.0, round(best * 0.8 / 50) * 50) if best else 500.0
+
+
 def verdict(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
@@ -450,10 +459,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         results["router_scaling"] = await bench_router_scaling(args.messages)
     if wanted("growth"):
         sizes = [10_000, 100_000] + ([] if args.quick else [1_000_000])
-        say(f"latency as conversations grow ({args.growth_rate:g} msg/s, "
-            f"{args.step_seconds:g}s each)")
-        results["growth"] = await bench_growth(sizes, args.growth_rate, args.step_seconds,
-                                               args.shops)
+        rate = args.growth_rate or growth_rate(results)
+        say(f"latency as conversations grow ({rate:g} msg/s, {args.step_seconds:g}s each)")
+        results["growth"] = await bench_growth(sizes, rate, args.step_seconds, args.shops)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = round(time.perf_counter() - started)
     return results
@@ -536,8 +544,9 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--step-seconds", type=float, default=8.0,
                         help="duration of each open-loop step")
     parser.add_argument("--reply-seconds", type=float, default=10.0)
-    parser.add_argument("--growth-rate", type=float, default=500.0,
-                        help="customer messages/s while conversations grow")
+    parser.add_argument("--growth-rate", type=float, default=None,
+                        help="customer messages/s while conversations grow (default: 80%% of "
+                             "the highest sustained rate measured, else 500)")
     parser.add_argument("--shops", type=int, default=20)
     parser.add_argument("--quick", action="store_true",
                         help="conversations grow to 100k only (not 1M)")
