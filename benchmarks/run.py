@@ -62,7 +62,7 @@ REPLY_RATE = 200  # replies/s
 TARGET_REPLY_P99_MS = 100
 
 #: Open-loop rates tried, lowest first, until one fails.
-RATES = (250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000)
+RATES = (100, 250, 500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 8000, 10000)
 
 def say(text: str) -> None:
     print(text, flush=True)
