@@ -254,13 +254,18 @@ class DeliveryWorker:
         """The outcome of a send that left is known only here: it is recorded once the database
         answers, however long that takes (the lease is renewed meanwhile), never left to be
         reported as of unknown outcome."""
-        delay = 0.5
+        delay, retrying = 0.5, False
         while True:
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     await self._record(conn, message, attempt, started, outcome)
                 return
+            except asyncpg.UniqueViolationError:
+                if not retrying:
+                    raise
+                return  # the try before committed; only its answer was lost with the connection
             except TRANSIENT_DB_ERRORS as exc:
+                retrying = True
                 log.warning("recording the outcome of %s: %s; trying again", message.message_id,
                             exc)
                 await asyncio.sleep(delay)
