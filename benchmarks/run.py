@@ -467,6 +467,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def cpu_line(unit: str, cpu: dict[str, Any], rate: float) -> str:
+    """CPU per `unit` by part, beside what the machine's cores give each one at `rate`."""
+    return (f"{f'  CPU per {unit}':<46}{cpu['cpu_ms_per_message_total']:>7} ms: "
+            + ", ".join(f"{k} {v}" for k, v in cpu["cpu_ms_per_message"].items())
+            + f" (the machine has {1000 * (os.cpu_count() or 1) / rate:.2f} ms per {unit} "
+              "at this rate)")
+
+
 def summary(results: dict[str, Any]) -> list[str]:
     lines = [f"machine: {results['machine']['cpus']} CPUs, Python {results['machine']['python']}, "
              f"load average {results['machine']['load_average_at_start']} at start, "
@@ -491,11 +499,7 @@ def summary(results: dict[str, Any]) -> list[str]:
             lines.append(f"{'  at that rate: timeline p50 / p99':<46}{g['timeline_p50_ms']:>7} / "
                          f"{g['timeline_p99_ms']} ms; tag p50 / p99 {g['tag_p50_ms']} / "
                          f"{g['tag_p99_ms']} ms")
-            cpu = g["cpu"]
-            lines.append(f"{'  CPU per message':<46}{cpu['cpu_ms_per_message_total']:>7} ms: "
-                         + ", ".join(f"{k} {v}" for k, v in cpu["cpu_ms_per_message"].items())
-                         + f" (the machine has {1000 * (os.cpu_count() or 1) / best:.2f} ms "
-                           "per message at this rate)")
+            lines.append(cpu_line("message", g["cpu"], best))
         lines.append(f"{'  first failing rate':<46}{results['max_rate']['first_failing_rate']}")
     if "replies" in results:
         r = results["replies"]
@@ -507,11 +511,7 @@ def summary(results: dict[str, Any]) -> list[str]:
         for outcome, s in r["by_outcome"].items():
             lines.append(f"    {outcome:<42}{s['count']:>7,}  p50 {s['p50_ms']} p99 "
                          f"{s['p99_ms']} ms")
-        cpu = r["cpu"]
-        lines.append(f"{'  CPU per reply':<46}{cpu['cpu_ms_per_message_total']:>7} ms: "
-                     + ", ".join(f"{k} {v}" for k, v in cpu["cpu_ms_per_message"].items())
-                     + f" (the machine has {1000 * (os.cpu_count() or 1) / REPLY_RATE:.2f} ms "
-                       "per reply at this rate)")
+        lines.append(cpu_line("reply", r["cpu"], REPLY_RATE))
     if "router_scaling" in results:
         s = results["router_scaling"]
         lines.append(f"{'router burst, 1 instance':<46}{s['routers_1']['per_second']:>10,} msg/s")

@@ -65,7 +65,7 @@ async def under_load(load: LoadSession, fault: Callable[[], Awaitable[None]], du
                      rate: float = RATE, mix: Mix | None = None,
                      grace: float = GRACE) -> LoadReport:
     """A phase of open-loop traffic with `fault` done during it; the report once everything
-    sent has had its effect (or GRACE is over)."""
+    sent has had its effect (or `grace` is over)."""
     async with asyncio.TaskGroup() as both:  # a fault that goes wrong stops the phase
         both.create_task(fault())
         phase = both.create_task(load.phase(rate, duration, mix, grace=grace, settle=2.0))
