@@ -50,6 +50,7 @@ from inbox.load.traffic import (
 )
 from shared.config import Settings
 from shared.kafka.admin import ensure_topics
+from shared.kafka.client import consumer_options
 from shared.kafka.producer import EventProducer
 from shared.topics import CHAT_INBOUND
 
@@ -85,10 +86,8 @@ async def raw_broker(settings: Settings, count: int) -> dict[str, Any]:
     await ensure_topics(settings, [topic])
     messages = sample_messages(count)
     producer = EventProducer(settings, "bench-raw")
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False,
-        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms, max_poll_records=2000,
-    )
+    consumer = AIOKafkaConsumer(**consumer_options(settings, "bench-raw",
+                                                   max_poll_records=2000))
     await producer.start()
     await consumer.start()
     try:
@@ -145,7 +144,7 @@ async def bench_raw(count: int) -> dict[str, Any]:
                         log_path=workdir / "pg.log")
     try:
         settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers,
-                            database_url=pg.url, log_level="WARNING")
+                            **broker.client_settings, database_url=pg.url, log_level="WARNING")
         broker_figures = await raw_broker(settings, count)
         pg_figures = await raw_postgres(settings, count)
         return {"broker_produce_consume": broker_figures, "postgres_inserts": pg_figures}

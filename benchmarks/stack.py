@@ -1,4 +1,5 @@
-"""A fresh stack for one benchmark: a new broker (Tansu, memory), a new PostgreSQL (fsync off),
+"""A fresh stack for one benchmark: a new broker (Apache Kafka, or Tansu where Java or Maven is
+missing: `inbox.dev.broker`), a new PostgreSQL (fsync off),
 a mail catcher, and the services as processes, as in production; stopped and removed after.
 
 `python -m benchmarks.stack` starts one and keeps it up until Ctrl-C (for `inbox load` by hand).
@@ -142,12 +143,13 @@ async def start_stack(
         broker.stop()
         raise
     settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers,
-                        database_url=postgres.url, kafka_topic_partitions=partitions,
+                        **broker.client_settings, database_url=postgres.url, kafka_topic_partitions=partitions,
                         log_level="WARNING")
     smtp_port = free_port()
     stack = Stack(workdir, broker, postgres, settings, env={
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        **broker.client_env(),
         "DATABASE_URL": settings.database_url,
         "KAFKA_TOPIC_PARTITIONS": str(partitions),
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",

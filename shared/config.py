@@ -7,8 +7,9 @@ development broker and production Kafka are explicit settings, never inferred fr
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,14 +19,31 @@ class Settings(BaseSettings):
     # Kafka
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_client_id_prefix: str = "inbox"
+    #: PLAINTEXT on loopback; SASL_SSL for a managed Kafka (Confluent Cloud, MSK, Aiven).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    #: CA bundle that signed the brokers' certificates (the system's CAs when empty).
+    kafka_ssl_cafile: str = ""
+    #: Client certificate and key, for brokers that authenticate clients by TLS (mTLS).
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_key_password: SecretStr = SecretStr("")
+    kafka_ssl_check_hostname: bool = True
     kafka_enable_idempotence: bool = Field(
-        default=False,
-        description="On for production Kafka; the development broker has no idempotent producer.",
+        default=True,
+        description="Idempotent producer (acks=all). Off only for a broker without it (Tansu).",
     )
     kafka_topic_partitions: int = 8
     kafka_replication_factor: int = 1
+    #: min.insync.replicas of the topics created at start (the broker's default when 0).
+    kafka_min_insync_replicas: int = 0
     kafka_create_topics: bool = True
-    kafka_fetch_max_wait_ms: int = 20
+    #: How long the broker may hold a fetch while no record arrives (Apache Kafka answers as
+    #: soon as one does): a long poll, not a poll loop. Tansu needs a short one (20).
+    kafka_fetch_max_wait_ms: int = 500
     kafka_session_timeout_ms: int = 6000
     kafka_heartbeat_interval_ms: int = 1000
     kafka_max_poll_records: int = 500

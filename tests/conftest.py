@@ -1,7 +1,8 @@
 """The test harness: a real broker, a real PostgreSQL and the services as real processes.
 
 One broker and one database per test session (started here, stopped at the end); tests keep out
-of each other's way with their own shop ids. PostgreSQL is `DATABASE_URL` when set (a fresh
+of each other's way with their own shop ids. The broker is Apache Kafka where Java 17+ and Maven
+are present (Tansu otherwise, or with INBOX_BROKER=tansu); the session's first line says which. PostgreSQL is `DATABASE_URL` when set (a fresh
 database is created on it and dropped afterwards), else an embedded server.
 """
 
@@ -24,13 +25,14 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from inbox.dev.broker import start_broker
+from inbox.dev.broker import Broker, choose_broker, start_broker
 from inbox.dev.postgres import start_postgres
 from inbox.dev.processes import free_port, spawn, stop
 from shared.config import Settings
 from shared.db.migrate import migrate_database
 from shared.db.pool import create_pool
 from shared.kafka.admin import ensure_topics
+from shared.kafka.client import consumer_options
 from shared.kafka.producer import EventProducer
 
 T = TypeVar("T")
@@ -46,11 +48,22 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    kind, missing = choose_broker()
+    name = "Apache Kafka" if kind == "kafka" else "Tansu"
+    return f"broker: {name}" + (f" ({missing})" if missing else "")
+
+
 @pytest.fixture(scope="session")
-def broker(workdir: Path) -> Iterator[str]:
+def kafka_broker(workdir: Path) -> Iterator[Broker]:
     b = start_broker(log_path=workdir / "broker.log")
-    yield b.bootstrap_servers
+    yield b
     b.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(kafka_broker: Broker) -> str:
+    return kafka_broker.bootstrap_servers
 
 
 @pytest.fixture(scope="session")
@@ -79,9 +92,10 @@ def database_url(workdir: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(broker: str, database_url: str) -> Settings:
+def settings(kafka_broker: Broker, database_url: str) -> Settings:
     return Settings(
-        kafka_bootstrap_servers=broker,
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
+        **kafka_broker.client_settings,
         database_url=database_url,
         kafka_topic_partitions=4,
     )
@@ -179,6 +193,8 @@ class ServiceProcess:
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "KAFKA_ENABLE_IDEMPOTENCE": str(settings.kafka_enable_idempotence).lower(),
+            "KAFKA_FETCH_MAX_WAIT_MS": str(settings.kafka_fetch_max_wait_ms),
             "DATABASE_URL": settings.database_url,
             "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
             "HTTP_PORT": str(self.port),
@@ -349,11 +365,7 @@ async def read_topic(
     timeout: float = 20.0,
 ) -> list[Any]:
     """Read `topic` from the start (all partitions) until `expected` records match."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        enable_auto_commit=False,
-        fetch_max_wait_ms=20,
-    )
+    consumer = AIOKafkaConsumer(**consumer_options(settings, "tests-read"))
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()

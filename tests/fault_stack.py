@@ -94,7 +94,9 @@ class FaultStack:
     def settings(self) -> Settings:
         """Through the broker's proxy, straight to PostgreSQL (the tests' own view)."""
         assert self.postgres is not None
+        assert self.broker is not None
         return Settings(kafka_bootstrap_servers=f"127.0.0.1:{self.kafka_proxy_port}",
+                        **self.broker.client_settings,
                         database_url=self.postgres.url, kafka_topic_partitions=4)
 
     def stop_postgres(self) -> None:

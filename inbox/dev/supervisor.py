@@ -1,9 +1,10 @@
 """`inbox dev`: the whole system on one machine, with nothing installed beforehand.
 
-Starts the broker (Tansu, memory storage), PostgreSQL (embedded unless DATABASE_URL is set), a
-mail catcher, a stand-in for Meta's Graph API (Messenger) and every service as its own process;
-restarts a service that crashes; loads the demo shop (its Messenger channel connected to a demo
-Page); prints where to look. Ctrl-C or SIGTERM stops everything, services first.
+Starts the broker (Apache Kafka, data kept in .inbox/kafka; Tansu where Java or Maven is
+missing), PostgreSQL (embedded unless DATABASE_URL is set), a mail catcher, a stand-in for Meta's
+Graph API (Messenger) and every service as its own process; restarts a service (or the broker)
+that crashes; loads the demo shop (its Messenger channel connected to a demo Page); prints where
+to look. Ctrl-C or SIGTERM stops everything, services first, the broker last.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from inbox.demo import (
     publish,
     shop_stored_in,
 )
-from inbox.dev.broker import Broker, start_broker
+from inbox.dev.broker import TANSU_COST, Broker, choose_broker, start_broker
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
 from inbox.dev.prometheus import find_prometheus, prometheus_args, scrape_config
@@ -65,6 +66,13 @@ class Supervised:
         self.process = spawn(self.args, env=self.env, log_path=self.log_path)
         self.started_at = time.monotonic()
 
+    @classmethod
+    def broker(cls, broker: Broker) -> Supervised:
+        """The broker already started, restarted like a service if it dies (on its data)."""
+        child = cls("broker", broker.args, dict(os.environ), broker.log_path, broker.port,
+                    process=broker.process)
+        return child
+
     def check(self, now: float) -> None:
         """Restart after a crash, with a backoff that grows while it keeps crashing."""
         if self.process is None:
@@ -99,8 +107,17 @@ class DevStack:
 
     def start(self) -> Settings:
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.broker = start_broker(self.logs / "broker.log", preferred_port=9092)
-        say(f"Kafka-compatible broker (Tansu) on {self.broker.bootstrap_servers}")
+        kind, missing = choose_broker()
+        if missing:
+            say(f"{missing}: running Tansu instead of Apache Kafka ({TANSU_COST})")
+        began = time.monotonic()
+        if kind == "kafka":
+            say("starting Apache Kafka (the first start fetches its jars with Maven)…")
+        self.broker = start_broker(self.logs / "broker.log", preferred_port=9092, kind=kind,
+                                   data_dir=(STATE_DIR / "kafka").resolve())
+        kept = " (data in .inbox/kafka)" if kind == "kafka" else " (memory only)"
+        say(f"{self.broker.name} on {self.broker.bootstrap_servers}{kept}, "
+            f"started in {time.monotonic() - began:.1f}s")
         database_url = os.environ.get("DATABASE_URL")
         if database_url:
             say("PostgreSQL from DATABASE_URL")
@@ -117,6 +134,7 @@ class DevStack:
         graph_port = free_port(8990)
         settings = Settings(
             kafka_bootstrap_servers=self.broker.bootstrap_servers,
+            **self.broker.client_settings,
             database_url=database_url,
             smtp_url=f"smtp://127.0.0.1:{smtp_port}",
             public_base_url=f"http://127.0.0.1:{gateway_port}",
@@ -125,6 +143,7 @@ class DevStack:
         base_env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            **self.broker.client_env(),
             "DATABASE_URL": settings.database_url,
             "SMTP_URL": settings.smtp_url,
             "PUBLIC_BASE_URL": settings.public_base_url,
@@ -137,7 +156,8 @@ class DevStack:
         }
         DEV_ENV_FILE.write_text(
             "".join(f"{k}={base_env[k]}\n" for k in
-                    ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL", "SMTP_URL", "PUBLIC_BASE_URL"))
+                    ("KAFKA_BOOTSTRAP_SERVERS", *self.broker.client_env(), "DATABASE_URL",
+                     "SMTP_URL", "PUBLIC_BASE_URL"))
             + f"GATEWAY_URL=http://127.0.0.1:{gateway_port}\n"
         )
         catcher = Supervised(
@@ -179,6 +199,7 @@ class DevStack:
             ))
         for child in self.children:
             child.start()
+        self.children.insert(0, Supervised.broker(self.broker))
         wait_for_port(smtp_port, 15, catcher.process)
         return settings
 
@@ -235,7 +256,8 @@ class DevStack:
 
     def shutdown(self) -> None:
         say("stopping…")
-        services = [c for c in self.children if c.process is not None]
+        # The broker last: the services commit their offsets and close their producers first.
+        services = [c for c in self.children if c.process is not None and c.name != "broker"]
         for child in services:
             if child.process and child.process.poll() is None:
                 child.process.send_signal(signal.SIGTERM)
@@ -245,6 +267,9 @@ class DevStack:
         if self.postgres:
             self.postgres.stop()
         if self.broker:
+            broker = next((c for c in self.children if c.name == "broker"), None)
+            if broker is not None:
+                self.broker.process = broker.process  # the one running now, if restarted
             self.broker.stop()
         DEV_ENV_FILE.unlink(missing_ok=True)
         say("stopped; no process of the stack is left running")
@@ -275,7 +300,8 @@ def run(with_demo: bool = True) -> int:
             f"  customer answers  smtp://127.0.0.1:{stack.inbound_smtp_port} (email replies in)",
             f"  Messenger (Meta)  http://127.0.0.1:{ports['graph_api']}/  (Graph API stand-in; "
             f"webhooks to {gateway}/webhooks/messenger)",
-            f"  Kafka             {settings.kafka_bootstrap_servers}",
+            f"  Kafka             {settings.kafka_bootstrap_servers} ({stack.broker.name}; "
+            f"log: {stack.broker.log_path})",
             f"  PostgreSQL        {settings.database_url}",
             "  metrics / health  "
             + "  ".join(f"{n} http://127.0.0.1:{ports[n]}/metrics" for n in SERVICES),

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from inbox.load.report import PathResult
 from inbox.load.traffic import DELIVERY, PATHS, TAG, TIMELINE, Expect
 from shared.config import Settings
+from shared.kafka.client import consumer_options
 from shared.topics import (
     CHAT_INBOUND,
     CLASSIFIER_TAGS,
@@ -168,7 +169,7 @@ class Follower:
 
     async def start(self) -> None:
         # Effects: read as soon as they are there. Dead letters only count errors: a slow poll.
-        wait = min(self.settings.kafka_fetch_max_wait_ms, 10)
+        wait = self.settings.kafka_fetch_max_wait_ms
         for topics, fetch_wait in ((EFFECT_TOPICS, wait), (DLQ_TOPICS, 500)):
             consumer, partitions = await self._consumer_for(topics, fetch_wait)
             self._consumers.append(consumer)
@@ -177,13 +178,8 @@ class Follower:
 
     async def _consumer_for(self, topics: tuple[str, ...], fetch_wait: int
                             ) -> tuple[AIOKafkaConsumer, list[TopicPartition]]:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
-            client_id=f"{self.settings.kafka_client_id_prefix}-load-follow",
-            enable_auto_commit=False,
-            fetch_max_wait_ms=fetch_wait,
-            max_poll_records=10_000,
-        )
+        consumer = AIOKafkaConsumer(**consumer_options(
+            self.settings, "load-follow", fetch_max_wait_ms=fetch_wait, max_poll_records=10_000))
         await consumer.start()
         try:
             await consumer.topics()  # metadata of the existing topics (creates none)

@@ -45,6 +45,7 @@ from services.gateway import queries as q
 from services.gateway.auth import StaffMember, bearer, current_staff
 from shared.config import Settings
 from shared.contracts import DeliveryResult, PresenceChanged, TimelineItem, TopicTag
+from shared.kafka.client import consumer_options
 from shared.service import Service
 from shared.topics import (
     CLASSIFIER_TAGS,
@@ -235,15 +236,9 @@ class LiveHub:
         delay = 0.5
         first = True
         while not self._stopping:
-            s = self._settings
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=s.kafka_bootstrap_servers,
-                client_id=f"{s.kafka_client_id_prefix}-gateway-live",
-                group_id=None,  # every instance reads every partition: a broadcast
-                enable_auto_commit=False,
-                auto_offset_reset="latest",
-                fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
-            )
+            # No group: every instance reads every partition (a broadcast).
+            consumer = AIOKafkaConsumer(**consumer_options(
+                self._settings, "gateway-live", auto_offset_reset="latest"))
             try:
                 await consumer.start()
                 partitions = await self._partitions(consumer)

@@ -58,8 +58,11 @@ async def expire(conn: asyncpg.Connection, timeout: timedelta, limit: int) -> li
 
 
 async def next_expiry_in(conn: asyncpg.Connection, timeout: timedelta) -> float | None:
-    return await conn.fetchval(
-        """SELECT greatest(0, extract(epoch FROM min(last_seen_at) + $1::interval - now()))::float8
+    """Seconds until the next visitor online times out; None when nobody is online.
+    (Not `greatest(0, …)` in SQL: GREATEST skips a NULL and would answer 0, a busy loop.)"""
+    due = await conn.fetchval(
+        """SELECT extract(epoch FROM min(last_seen_at) + $1::interval - now())::float8
            FROM visitors WHERE online""",
         timeout,
     )
+    return None if due is None else max(0.0, due)

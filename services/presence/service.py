@@ -100,9 +100,12 @@ def build(service: Service) -> None:
     async def next_expiry() -> float:
         async with service.pool.acquire() as conn:
             due = await q.next_expiry_in(conn, presence.timeout)
-        return 1.0 if due is None else due + 0.05
+        return presence.timeout.total_seconds() if due is None else due + 0.05
 
-    sweeper = Pump("presence sweep", sweep, next_expiry, max_idle=1.0)
+    # The next expiry is known exactly; a visitor who comes online meanwhile expires no sooner
+    # than the timeout, so a sleep of half of it is never late.
+    sweeper = Pump("presence sweep", sweep, next_expiry,
+                   max_idle=max(1.0, service.settings.presence_timeout_seconds / 2))
 
     async def run_sweeper() -> None:
         # After downtime, the signals queued meanwhile must count before anyone times out.

@@ -57,7 +57,12 @@ class OutboxRelay:
         self.relay = relay
         self._lock_key = zlib.crc32(f"outbox:{relay}".encode())
         self._batch_size = batch_size
-        self._pump = Pump(f"outbox relay {relay}", self.publish_pending)
+        self._contended = False
+        # Every write to the outbox wakes its relay: the idle poll is only a safety net, and
+        # frequent polls would keep an idle stack busy. A relay that found another instance
+        # publishing looks again soon (what that one read may not hold what was just written).
+        self._pump = Pump(f"outbox relay {relay}", self.publish_pending,
+                          self._next_round_in, max_idle=5.0)
 
     def wake(self) -> None:
         self._pump.wake()
@@ -68,9 +73,14 @@ class OutboxRelay:
     async def run(self) -> None:
         await self._pump.run()
 
+    async def _next_round_in(self) -> float:
+        return 0.05 if self._contended else 5.0
+
     async def publish_pending(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+            self._contended = not await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock($1)", self._lock_key)
+            if self._contended:
                 return 0  # another instance of this relay is publishing
             rows = await conn.fetch(
                 """DELETE FROM outbox WHERE id IN (

@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
 from shared.config import Settings
+from shared.kafka.client import connection_options
 from shared.topics import all_topic_names
 
 log = logging.getLogger(__name__)
@@ -19,19 +21,19 @@ log = logging.getLogger(__name__)
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
     """Create the missing topics; returns the names created now."""
     wanted = list(names) if names is not None else all_topic_names()
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=f"{settings.kafka_client_id_prefix}-admin",
-    )
+    admin = AIOKafkaAdminClient(**connection_options(settings, "admin"))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in wanted if n not in existing]
         if not missing:
             return []
+        configs = ({"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
+                   if settings.kafka_min_insync_replicas else {})
         response = await admin.create_topics(
             [
-                NewTopic(n, settings.kafka_topic_partitions, settings.kafka_replication_factor)
+                NewTopic(n, settings.kafka_topic_partitions, settings.kafka_replication_factor,
+                         topic_configs=configs)
                 for n in missing
             ]
         )
@@ -63,15 +65,13 @@ async def wait_for_broker(settings: Settings, patience: float = 60.0) -> None:
 
 
 class BrokerProbe:
-    """Asks the broker for its metadata over one long-lived connection: whether Kafka answers
-    now. (A consumer alone cannot tell: its fetches come back empty while it reconnects.)"""
+    """Asks the brokers for their list (a metadata request naming no topic: small to build and
+    to read) over long-lived connections: whether Kafka answers now. (A consumer alone cannot
+    tell: its fetches come back empty while it reconnects.)"""
 
     def __init__(self, settings: Settings) -> None:
-        self._client = AIOKafkaClient(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            client_id=f"{settings.kafka_client_id_prefix}-probe",
-            request_timeout_ms=5000,
-        )
+        self._client = AIOKafkaClient(**connection_options(settings, "probe"),
+                                      request_timeout_ms=5000)
         self._bootstrapped = False
 
     async def check(self) -> None:
@@ -79,10 +79,16 @@ class BrokerProbe:
         if not self._bootstrapped:
             await self._client.bootstrap()
             self._bootstrapped = True
-        try:
-            await self._client.fetch_all_metadata()
-        except KafkaError as exc:
-            raise ConnectionError("no broker answered a metadata request") from exc
+        last: BaseException | None = None
+        for broker in self._client.cluster.brokers():  # any one answering will do
+            try:
+                response = await self._client.send(broker.nodeId, MetadataRequest([]))
+            except (KafkaError, TimeoutError) as exc:
+                last = exc
+                continue
+            if response.brokers:
+                return
+        raise ConnectionError(f"no broker answered a metadata request ({last})") from last
 
     async def close(self) -> None:
         await self._client.close()

@@ -30,6 +30,7 @@ from shared.config import Settings
 from shared.db import inbox
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.health import Health
+from shared.kafka.client import consumer_options
 from shared.kafka.producer import EventProducer
 from shared.metrics import (
     CONSUMER_LAG,
@@ -155,18 +156,8 @@ class ConsumeLoop:
     # --- life cycle ---------------------------------------------------------------------------
 
     def _new_consumer(self) -> AIOKafkaConsumer:
-        s = self._settings
-        return AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
-            client_id=f"{s.kafka_client_id_prefix}-{self.name}",
-            group_id=None if self._partitions else self._group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
-            session_timeout_ms=s.kafka_session_timeout_ms,
-            heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
-            max_poll_records=s.kafka_max_poll_records,
-        )
+        return AIOKafkaConsumer(**consumer_options(
+            self._settings, self.name, group_id=None if self._partitions else self._group_id))
 
     async def run(self) -> None:
         while not self._stopping.is_set():

@@ -9,22 +9,12 @@ from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
 from shared.config import Settings
+from shared.kafka.client import producer_options
 from shared.metrics import EVENTS_PRODUCED
 
 
 class MessageTooLarge(ValueError):
     pass
-
-
-def producer_options(settings: Settings, client_id: str) -> dict[str, object]:
-    return {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "client_id": f"{settings.kafka_client_id_prefix}-{client_id}",
-        "acks": "all",
-        "enable_idempotence": settings.kafka_enable_idempotence,
-        "linger_ms": settings.kafka_linger_ms,
-        "max_request_size": settings.kafka_max_message_bytes + 64_000,
-    }
 
 
 class EventProducer:

@@ -1,0 +1,87 @@
+"""Every Kafka client's options, from one place: the connection (brokers, security protocol,
+SASL, TLS) and the producer's and consumer's settings. Producers, consumers, the admin client,
+the broker probe, the gateway's live updates, the load generator and the CLI all take theirs
+here, so the project connects to a managed Kafka (Confluent Cloud, Amazon MSK, Aiven) by
+settings alone.
+"""
+
+from __future__ import annotations
+
+import ssl
+from functools import lru_cache
+from typing import Any
+
+from aiokafka.helpers import create_ssl_context
+
+from shared.config import Settings
+
+
+@lru_cache(maxsize=8)
+def _ssl_context(cafile: str, certfile: str, keyfile: str, key_password: str,
+                 check_hostname: bool) -> ssl.SSLContext:
+    # Built once per process and configuration: loading certificates costs milliseconds.
+    context = create_ssl_context(
+        cafile=cafile or None,
+        certfile=certfile or None,
+        keyfile=keyfile or None,
+        password=key_password or None,
+    )
+    if not cafile:
+        context.load_default_certs()
+    context.check_hostname = check_hostname
+    return context
+
+
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    return _ssl_context(settings.kafka_ssl_cafile, settings.kafka_ssl_certfile,
+                        settings.kafka_ssl_keyfile,
+                        settings.kafka_ssl_key_password.get_secret_value(),
+                        settings.kafka_ssl_check_hostname)
+
+
+def connection_options(settings: Settings, client_id: str) -> dict[str, Any]:
+    """What every client needs to reach and authenticate to the brokers."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "client_id": f"{settings.kafka_client_id_prefix}-{client_id}",
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    context = ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
+        )
+    return options
+
+
+def producer_options(settings: Settings, client_id: str) -> dict[str, Any]:
+    return {
+        **connection_options(settings, client_id),
+        "acks": "all",
+        "enable_idempotence": settings.kafka_enable_idempotence,
+        "linger_ms": settings.kafka_linger_ms,
+        "max_request_size": settings.kafka_max_message_bytes + 64_000,
+    }
+
+
+def consumer_options(settings: Settings, client_id: str, *, group_id: str | None = None,
+                     **overrides: Any) -> dict[str, Any]:
+    """A consumer that commits by hand (after the effect is durable); `overrides` for the
+    readers that differ (a broadcast from the end, a tool's larger batches)."""
+    return {
+        **connection_options(settings, client_id),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "session_timeout_ms": settings.kafka_session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "max_poll_records": settings.kafka_max_poll_records,
+        **overrides,
+    }
