@@ -143,8 +143,8 @@ async def start_stack(
         broker.stop()
         raise
     settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers,
-                        **broker.client_settings, database_url=postgres.url, kafka_topic_partitions=partitions,
-                        log_level="WARNING")
+                        **broker.client_settings, database_url=postgres.url,
+                        kafka_topic_partitions=partitions, log_level="WARNING")
     smtp_port = free_port()
     stack = Stack(workdir, broker, postgres, settings, env={
         **os.environ,

@@ -2,8 +2,9 @@
 
 One broker and one database per test session (started here, stopped at the end); tests keep out
 of each other's way with their own shop ids. The broker is Apache Kafka where Java 17+ and Maven
-are present (Tansu otherwise, or with INBOX_BROKER=tansu); the session's first line says which. PostgreSQL is `DATABASE_URL` when set (a fresh
-database is created on it and dropped afterwards), else an embedded server.
+are present (Tansu otherwise, or with INBOX_BROKER=tansu); the session's first line says which.
+PostgreSQL is `DATABASE_URL` when set (a fresh database is created on it and dropped
+afterwards), else an embedded server.
 """
 
 from __future__ import annotations
