@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from inbox.dev.broker import Broker, choose_broker, start_broker
 from inbox.dev.postgres import start_postgres
@@ -32,7 +32,7 @@ from inbox.dev.processes import free_port, spawn, stop
 from shared.config import Settings
 from shared.db.migrate import migrate_database
 from shared.db.pool import create_pool
-from shared.kafka.admin import ensure_topics
+from shared.kafka.admin import ensure_topics, topic_partitions
 from shared.kafka.client import consumer_options
 from shared.kafka.producer import EventProducer
 
@@ -369,11 +369,8 @@ async def read_topic(
     consumer = AIOKafkaConsumer(**consumer_options(settings, "tests-read"))
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer.topics()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in partitions]
+        tps = await topic_partitions(settings, [topic])
+        assert tps, f"topic {topic} does not exist"
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         found: list[Any] = []

@@ -219,6 +219,14 @@ def test_kafka_does_not_create_topics_on_its_own() -> None:
     assert env.get("KAFKA_PROCESS_ROLES") == "broker,controller"  # KRaft, no ZooKeeper
 
 
+def test_compose_runs_the_kafka_version_the_development_stack_runs() -> None:
+    from inbox.dev.kafka import kafka_version
+
+    image = compose_services()["kafka"]["image"]
+    assert image == f"apache/kafka:{kafka_version()}", (image, kafka_version())
+    assert kafka_version().split(".")[0] == "4"
+
+
 def test_compose_mounts_the_deploy_files() -> None:
     services = compose_services()
 

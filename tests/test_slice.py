@@ -1,17 +1,79 @@
 """The first end-to-end slice through the real stack: a customer message becomes a conversation,
-the merchant answers through the API, the answer is delivered on the originating channel."""
+the merchant answers through the API, the answer is delivered on the originating channel.
+
+It runs on the session's broker (Apache Kafka) and again on Tansu, the pip-only fallback, with
+a database of its own, so that path stays honest."""
 
 from __future__ import annotations
 
-import httpx
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import asyncpg
+import httpx
+import pytest
+
+from inbox.dev.broker import start_broker
+from shared.config import Settings
 from shared.contracts import DeliveryResult, OutboundMessage, TimelineItem
+from shared.db.migrate import migrate_database
+from shared.db.pool import create_pool
+from shared.kafka.admin import ensure_topics
+from shared.kafka.producer import EventProducer
 from shared.topics import CHAT_INBOUND, DELIVERY_RESULTS, INBOX_TIMELINE, OUTBOUND_TOPICS
-from tests.conftest import eventually, read_topic
+from tests.conftest import GraphApiStandIn, SmtpCatcher, backbone, eventually, read_topic
 from tests.helpers import chat_message, new_shop
 
 
-async def test_customer_message_to_delivered_reply(stack, producer, db, prepared):
+@pytest.fixture(scope="module")
+async def on_tansu(database_url: str, workdir: Path, smtp: SmtpCatcher,
+                   graph_api: GraphApiStandIn) -> AsyncIterator[dict[str, Any]]:
+    """The backbone on a Tansu broker and a database of its own (the session's services must
+    not claim its deliveries)."""
+    here = workdir / "tansu"
+    here.mkdir(exist_ok=True)
+    broker = start_broker(here / "broker.log", kind="tansu")
+    base, _, _ = database_url.rpartition("/")
+    admin = await asyncpg.connect(database_url)
+    await admin.execute("CREATE DATABASE inbox_on_tansu")
+    await admin.close()
+    settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers,
+                        **broker.client_settings, database_url=f"{base}/inbox_on_tansu",
+                        kafka_topic_partitions=4)
+    await migrate_database(settings.database_url)
+    await ensure_topics(settings)
+    services = backbone(settings, here, smtp.url, graph_api.url)
+    pool = await create_pool(settings, min_size=1, max_size=3)
+    producer = EventProducer(settings, "tests-tansu")
+    try:
+        await producer.start()
+        for service in services.values():
+            service.start()
+        for service in services.values():
+            await service.wait_ready()
+        yield {"stack": services, "producer": producer, "db": pool, "prepared": settings}
+    finally:
+        for service in services.values():
+            if service.process and service.process.poll() is None:
+                service.terminate()
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        await pool.close()
+        broker.stop()
+
+
+@pytest.fixture(params=["kafka", "tansu"])
+def on_broker(request: pytest.FixtureRequest) -> dict[str, Any]:
+    if request.param == "tansu":
+        return request.getfixturevalue("on_tansu")
+    return {name: request.getfixturevalue(name)
+            for name in ("stack", "producer", "db", "prepared")}
+
+
+async def test_customer_message_to_delivered_reply(on_broker):
+    stack, producer, db, prepared = (on_broker[k] for k in ("stack", "producer", "db", "prepared"))
     shop = await new_shop(producer, db)
     message = chat_message(shop.shop_id)
     await producer.send_and_wait(CHAT_INBOUND, message)

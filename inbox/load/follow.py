@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from inbox.load.report import PathResult
 from inbox.load.traffic import DELIVERY, PATHS, TAG, TIMELINE, Expect
 from shared.config import Settings
+from shared.kafka.admin import topic_partitions
 from shared.kafka.client import consumer_options
 from shared.topics import (
     CHAT_INBOUND,
@@ -182,13 +183,9 @@ class Follower:
             self.settings, "load-follow", fetch_max_wait_ms=fetch_wait, max_poll_records=10_000))
         await consumer.start()
         try:
-            await consumer.topics()  # metadata of the existing topics (creates none)
-            found: list[TopicPartition] = []
-            for topic in topics:
-                partitions = consumer.partitions_for_topic(topic) or set()
-                if not partitions and topic in EFFECT_TOPICS:
-                    raise RuntimeError(f"topic {topic} does not exist: is the stack running?")
-                found += [TopicPartition(topic, p) for p in sorted(partitions)]
+            found = await topic_partitions(self.settings, topics)  # creates none
+            for topic in set(topics) & set(EFFECT_TOPICS) - {tp.topic for tp in found}:
+                raise RuntimeError(f"topic {topic} does not exist: is the stack running?")
             consumer.assign(found)
             await consumer.seek_to_end(*found)
             for tp in found:  # resolve the end offsets now, before anything is sent

@@ -45,6 +45,7 @@ from services.gateway import queries as q
 from services.gateway.auth import StaffMember, bearer, current_staff
 from shared.config import Settings
 from shared.contracts import DeliveryResult, PresenceChanged, TimelineItem, TopicTag
+from shared.kafka.admin import topic_partitions
 from shared.kafka.client import consumer_options
 from shared.service import Service
 from shared.topics import (
@@ -241,7 +242,7 @@ class LiveHub:
                 self._settings, "gateway-live", auto_offset_reset="latest"))
             try:
                 await consumer.start()
-                partitions = await self._partitions(consumer)
+                partitions = await self._partitions()
                 consumer.assign(partitions)
                 await consumer.seek_to_end(*partitions)
                 for tp in partitions:
@@ -271,17 +272,10 @@ class LiveHub:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    @staticmethod
-    async def _partitions(consumer: AIOKafkaConsumer) -> list[TopicPartition]:
-        partitions: list[TopicPartition] = []
-        for topic in LIVE_TOPICS:
-            numbers = consumer.partitions_for_topic(topic)
-            if not numbers:
-                await consumer.topics()  # refresh the metadata
-                numbers = consumer.partitions_for_topic(topic)
-            if not numbers:
-                raise KafkaError(f"topic {topic} has no partitions yet")
-            partitions += [TopicPartition(topic, n) for n in sorted(numbers)]
+    async def _partitions(self) -> list[TopicPartition]:
+        partitions = await topic_partitions(self._settings, LIVE_TOPICS)
+        for topic in set(LIVE_TOPICS) - {tp.topic for tp in partitions}:
+            raise KafkaError(f"topic {topic} has no partitions yet")
         return partitions
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
@@ -47,6 +48,20 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
         return created
     finally:
         await admin.close()
+
+
+async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
+    """The partitions of existing topics, for readers that assign them themselves (no group).
+    A topic that does not exist has none (nothing is created)."""
+    admin = AIOKafkaAdminClient(**connection_options(settings, "admin"))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    return [TopicPartition(t["topic"], p["partition"])
+            for t in described if t["error_code"] == 0
+            for p in sorted(t["partitions"], key=lambda p: p["partition"])]
 
 
 async def wait_for_broker(settings: Settings, patience: float = 60.0) -> None:
