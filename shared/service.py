@@ -86,12 +86,20 @@ class Service:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         http_task = asyncio.create_task(self.http.serve(), name="http")
+        starting = asyncio.create_task(self._start(build), name="start")
+        stopped = asyncio.create_task(self._stopped.wait(), name="stopped")
         try:
-            await self._start(build)
-            log.info("%s ready to consume; side door on http://%s:%d",
-                     self.name, self.http.host, self.http.port)
-            await self._stopped.wait()
+            # A stop asked while the start still waits for a dependency ends the wait.
+            await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if starting.done():
+                starting.result()  # a start that failed for good raises here
+                log.info("%s ready to consume; side door on http://%s:%d",
+                         self.name, self.http.host, self.http.port)
+                await stopped
         finally:
+            for task in (starting, stopped):
+                task.cancel()
+            await asyncio.gather(starting, stopped, return_exceptions=True)
             await self._shutdown()
             self.http.stop()
             await http_task
@@ -120,8 +128,8 @@ class Service:
     async def _start(self, build: Callable[[Service], Awaitable[None] | None]) -> None:
         await self._connect_db()
         self._tasks.append(asyncio.create_task(self._watch_db(), name="db-watch"))
-        if self.settings.kafka_create_topics:
-            await wait_for_broker(self.settings)
+        await wait_for_broker(
+            self.settings, report=lambda reason: self.health.set("kafka", False, reason))
         self.producer = EventProducer(self.settings, self.name)
         await self.producer.start()
         self.health.set("kafka", True, "producer connected")

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import ssl
+from collections.abc import Callable, Iterable
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.conn import collect_hosts, create_conn
+from aiokafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
 from aiokafka.protocol.metadata import MetadataRequest
 
 from shared.config import Settings
@@ -64,18 +72,77 @@ async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[To
             for p in sorted(t["partitions"], key=lambda p: p["partition"])]
 
 
-async def wait_for_broker(settings: Settings, patience: float = 60.0) -> None:
-    """Retry topic bootstrap until the broker answers (services start before it may)."""
+class BrokerUnreachable(ConnectionError):
+    """The brokers could not be reached, or refused this client; the message says why, for a
+    person ("authentication failed…", "TLS certificate not trusted…")."""
+
+
+async def why_unreachable(settings: Settings, exc: BaseException) -> str:
+    """What `exc` (from a client reaching the brokers) means, in words.
+
+    aiokafka's bootstrap error names only the addresses it tried (the cause goes to its log), so
+    for that one a single connection is opened again, alone, to learn the cause."""
+    if isinstance(exc, KafkaConnectionError) and "Unable to bootstrap" in str(exc):
+        options = connection_options(settings, "probe")
+        options.pop("bootstrap_servers")
+        for host, port, _ in collect_hosts(settings.kafka_bootstrap_servers):
+            try:
+                conn = await create_conn(host, port, request_timeout_ms=5000, **options)
+            except Exception as cause:  # whatever stopped this connection is the answer
+                if isinstance(cause, (ConnectionResetError, KafkaConnectionError)):
+                    return (f"{host}:{port}: the broker closed the connection while it was set "
+                            f"up (does its listener expect {settings.kafka_security_protocol}?)")
+                return f"{host}:{port}: {_describe(settings, cause)}"
+            conn.close()
+    return _describe(settings, exc)
+
+
+def _describe(settings: Settings, exc: BaseException) -> str:
+    # Never the password: only what the broker said, the mechanism and the user name.
+    if isinstance(exc, SaslAuthenticationFailed):
+        said = str(exc).split(": ", 1)[-1]
+        return (f"authentication failed: the broker refused {settings.kafka_sasl_mechanism} "
+                f"credentials of user {settings.kafka_sasl_username!r} ({said})")
+    if isinstance(exc, UnsupportedSaslMechanismError):
+        return f"SASL mechanism {settings.kafka_sasl_mechanism} not enabled on the broker"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS handshake failed: {exc}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (is the broker up, the port right?)"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time (a firewall, or TLS/SASL expected on the other side?)"
+    text = str(exc)  # a KafkaError's names its class already
+    return text if type(exc).__name__ in text else f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+async def wait_for_broker(settings: Settings, patience: float = 60.0,
+                          report: Callable[[str], None] | None = None) -> None:
+    """Retry until the brokers answer (services start before they may): topic bootstrap, or
+    only a metadata request when the topics are managed elsewhere (KAFKA_CREATE_TOPICS=false).
+
+    `report` hears why each attempt failed (a service's "kafka" readiness check)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience
     while True:
         try:
-            await ensure_topics(settings)
+            if settings.kafka_create_topics:
+                await ensure_topics(settings)
+            else:
+                probe = BrokerProbe(settings)
+                try:
+                    await probe.check()
+                finally:
+                    await probe.close()
             return
         except Exception as exc:
+            reason = await why_unreachable(settings, exc)
+            if report is not None:
+                report(reason)
             if loop.time() > deadline:
-                raise
-            log.warning("broker not ready (%s); retrying", exc)
+                raise BrokerUnreachable(reason) from exc
+            log.warning("broker not ready (%s); retrying", reason)
             await asyncio.sleep(1.0)
 
 
@@ -85,6 +152,7 @@ class BrokerProbe:
     tell: its fetches come back empty while it reconnects.)"""
 
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._client = AIOKafkaClient(**connection_options(settings, "probe"),
                                       request_timeout_ms=5000)
         self._bootstrapped = False
@@ -92,7 +160,10 @@ class BrokerProbe:
     async def check(self) -> None:
         """Returns when the broker answered; raises (ConnectionError, KafkaError) if not."""
         if not self._bootstrapped:
-            await self._client.bootstrap()
+            try:
+                await self._client.bootstrap()
+            except KafkaConnectionError as exc:
+                raise BrokerUnreachable(await why_unreachable(self._settings, exc)) from exc
             self._bootstrapped = True
         last: BaseException | None = None
         for broker in self._client.cluster.brokers():  # any one answering will do
