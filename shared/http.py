@@ -5,6 +5,7 @@ The gateway mounts its API on the same application.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
@@ -38,10 +39,23 @@ def side_door(app: FastAPI, health: Health) -> FastAPI:
 
 
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.exit_now = asyncio.Event()
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         # The service runner owns SIGTERM/SIGINT and stops the server itself.
         yield
+
+    async def main_loop(self) -> None:
+        # uvicorn's own loop wakes ten times a second to see whether to stop; a stop here is
+        # an event, so the loop ticks once a second (the Date header's resolution).
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864000  # each tick is "a second" to on_tick
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.exit_now.wait(), 1.0)
 
 
 class HttpServer:
@@ -61,3 +75,4 @@ class HttpServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
+        self._server.exit_now.set()

@@ -127,6 +127,7 @@ def start_broker(
     extra_properties: Mapping[str, str] | None = None,
     extra_listeners: Sequence[str] = (),
     format_args: Sequence[str] = (),
+    jvm_options: Sequence[str] = (),
 ) -> Broker:
     """A started broker of `kind` (`choose_broker()` by default).
 
@@ -143,7 +144,8 @@ def start_broker(
         (broker,) = kafka_cluster(1, log_path=log_path, preferred_port=preferred_port,
                                   advertised_ports=[advertised_port] if advertised_port else None,
                                   data_dir=data_dir, extra_properties=extra_properties,
-                                  extra_listeners=extra_listeners, format_args=format_args)
+                                  extra_listeners=extra_listeners, format_args=format_args,
+                                  jvm_options=jvm_options)
         return broker
     broker.start(30)
     return broker
@@ -177,6 +179,7 @@ def kafka_cluster(
     extra_properties: Mapping[str, str] | None = None,
     extra_listeners: Sequence[str] = (),
     format_args: Sequence[str] = (),
+    jvm_options: Sequence[str] = (),
     timeout: float = 90.0,
 ) -> list[Broker]:
     """`count` Apache Kafka nodes (KRaft, each broker and controller) forming one cluster,
@@ -203,7 +206,8 @@ def kafka_cluster(
             node_log = data_dir / ("broker.log" if count == 1 else f"node-{node.node_id}.log")
         else:
             node_log = log_path if count == 1 else log_path.with_name(f"node-{node.node_id}.log")
-        args = kafka.java_command(java, libs, "kafka.Kafka", str(node.properties_path))
+        args = kafka.java_command(java, libs, "kafka.Kafka", str(node.properties_path),
+                                  jvm_options=jvm_options)
         brokers.append(Broker("kafka", node.port, args, node_log, temporary=temporary,
                               node=node))
     for broker in brokers:

@@ -30,6 +30,7 @@ from inbox.demo import (
     shop_stored_in,
 )
 from inbox.dev.broker import TANSU_COST, Broker, choose_broker, start_broker
+from inbox.dev.kafka import DEV_JVM_OPTIONS
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
 from inbox.dev.prometheus import find_prometheus, prometheus_args, scrape_config
@@ -114,7 +115,8 @@ class DevStack:
         if kind == "kafka":
             say("starting Apache Kafka (the first start fetches its jars with Maven)…")
         self.broker = start_broker(self.logs / "broker.log", preferred_port=9092, kind=kind,
-                                   data_dir=(STATE_DIR / "kafka").resolve())
+                                   data_dir=(STATE_DIR / "kafka").resolve(),
+                                   jvm_options=DEV_JVM_OPTIONS)
         kept = " (data in .inbox/kafka)" if kind == "kafka" else " (memory only)"
         say(f"{self.broker.name} on {self.broker.bootstrap_servers}{kept}, "
             f"started in {time.monotonic() - began:.1f}s")
