@@ -143,6 +143,11 @@ class DevStack:
         )
         asyncio.run(self._prepare(settings))
         base_env = {
+            # At rest a stack of consumers costs its heartbeats: the production rhythm (as in
+            # docker-compose.yml) unless the environment says otherwise. The tests keep a
+            # shorter session, so a killed consumer's partitions move on sooner.
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "3000",
+            "KAFKA_SESSION_TIMEOUT_MS": "10000",
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             **self.broker.client_env(),
