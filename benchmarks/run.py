@@ -3,8 +3,9 @@ and writes them as JSON.
 
 Absolute numbers on a shared machine say little, so every figure comes with the references
 measured in the same run: the broker's raw produce→consume rate for messages of the same sizes,
-and PostgreSQL's raw insert rate. Every benchmark starts a fresh broker and database (the
-development broker slows down as a partition accumulates stored batches) and runs the services
+and PostgreSQL's raw insert rate. Every benchmark starts a fresh broker (Apache Kafka, or Tansu
+where Java or Maven is missing; the summary says which) and database, so runs stay apart, and
+runs the services
 as processes, as in production; traffic comes from the load generator (`inbox/load/`), open
 loop, followed to its effects.
 
@@ -36,7 +37,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from benchmarks.stack import BACKBONE, Stack, start_stack
 from inbox.demo import demo_shop, publish
-from inbox.dev.broker import start_broker
+from inbox.dev.broker import choose_broker, start_broker
+from inbox.dev.kafka import kafka_version
 from inbox.dev.postgres import start_postgres
 from inbox.load.report import LoadReport, latency_summary
 from inbox.load.runner import LoadSession
@@ -425,6 +427,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
+        "broker": broker_description(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "targets": {"messages_per_second": TARGET_RATE, "p99_ms": TARGET_P99_MS,
                     "vs_raw_broker": TARGET_VS_BROKER, "reply_rate": REPLY_RATE,
@@ -474,10 +477,16 @@ def cpu_line(unit: str, cpu: dict[str, Any], rate: float) -> str:
               "at this rate)")
 
 
+def broker_description() -> str:
+    kind, _ = choose_broker()
+    return f"Apache Kafka {kafka_version()}" if kind == "kafka" else "Tansu (memory storage)"
+
+
 def summary(results: dict[str, Any]) -> list[str]:
     lines = [f"machine: {results['machine']['cpus']} CPUs, Python {results['machine']['python']}, "
              f"load average {results['machine']['load_average_at_start']} at start, "
-             f"{results['machine'].get('load_average_at_end')} at end; {results['seconds']}s"]
+             f"{results['machine'].get('load_average_at_end')} at end; {results['seconds']}s; "
+             f"broker: {results.get('broker', 'Tansu (memory storage)')}"]
     broker_rate = None
     if "raw" in results:
         raw = results["raw"]
