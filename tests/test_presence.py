@@ -84,3 +84,23 @@ async def test_a_restart_of_presence_keeps_who_is_online(stack, producer, prepar
         beating.cancel()
     changes = await _changes(prepared, visitor, 2)
     assert [(c.online, c.reason) for c in changes] == [(True, "activity"), (False, "timeout")]
+
+
+async def test_the_sweep_sleeps_while_nobody_is_online(db):
+    """With nobody online no timeout is due: the sweep waits for the next signal instead of
+    looking again at once (it once spun 20 times a second on an idle stack)."""
+    from services.presence import queries
+
+    async with db.acquire() as conn:
+        rollback = conn.transaction()
+        await rollback.start()
+        try:
+            await conn.execute("UPDATE visitors SET online = false WHERE online")
+            assert await queries.next_expiry_in(conn, TIMEOUT) is None
+            await conn.execute(
+                "INSERT INTO visitors (shop_id, visitor_id, last_seen_at, online) "
+                "VALUES ('sweep-shop', 'v', now() - interval '50 seconds', true)")
+            due = await queries.next_expiry_in(conn, TIMEOUT)
+            assert due is not None and 5 < due <= 10
+        finally:
+            await rollback.rollback()
