@@ -6,6 +6,10 @@ be slowed down by a flood of emails arriving).
 
 The broker advertises its proxy, so every Kafka client (services, load generator, tests) talks
 through it: cutting it is a network partition of the broker, with its data kept.
+
+`FaultStack(brokers=3)`: a three-node Apache Kafka cluster (KRaft) on loopback instead, with
+no proxy in front; every client bootstraps from the three nodes, and the topics are created
+with replication 3 and min.insync.replicas 2 (the services are told the same).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from inbox.dev.broker import Broker, start_broker
+from inbox.dev.broker import Broker, kafka_cluster, start_broker
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
 from shared.config import Settings
@@ -75,10 +79,14 @@ class ProxyProcess:
 
 
 class FaultStack:
-    def __init__(self) -> None:
+    def __init__(self, brokers: int = 1) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="inbox-faults-"))
+        #: One broker behind a proxy, or a cluster of Apache Kafka nodes reached directly.
+        self.broker_count = brokers
         self.kafka_proxy_port = free_port()
+        #: The broker (the cluster's first node when there are several).
         self.broker: Broker | None = None
+        self.brokers: list[Broker] = []
         self.postgres: EmbeddedPostgres | None = None
         self.proxies: dict[str, ProxyProcess] = {}
         self.smtp_port = free_port()
@@ -92,12 +100,18 @@ class FaultStack:
 
     @property
     def settings(self) -> Settings:
-        """Through the broker's proxy, straight to PostgreSQL (the tests' own view)."""
+        """Through the broker's proxy (a cluster: to every node), straight to PostgreSQL (the
+        tests' own view)."""
         assert self.postgres is not None
         assert self.broker is not None
-        return Settings(kafka_bootstrap_servers=f"127.0.0.1:{self.kafka_proxy_port}",
-                        **self.broker.client_settings,
-                        database_url=self.postgres.url, kafka_topic_partitions=4)
+        if self.broker_count == 1:
+            bootstrap, replicas = f"127.0.0.1:{self.kafka_proxy_port}", {}
+        else:
+            bootstrap = ",".join(b.bootstrap_servers for b in self.brokers)
+            replicas = {"kafka_replication_factor": self.broker_count,
+                        "kafka_min_insync_replicas": min(2, self.broker_count)}
+        return Settings(kafka_bootstrap_servers=bootstrap, **self.broker.client_settings,
+                        **replicas, database_url=self.postgres.url, kafka_topic_partitions=4)
 
     def stop_postgres(self) -> None:
         assert self.postgres is not None
@@ -140,8 +154,13 @@ class FaultStack:
     @contextlib.asynccontextmanager
     async def up(self) -> AsyncIterator[FaultStack]:
         try:
-            self.broker = start_broker(self.workdir / "broker.log",
-                                       advertised_port=self.kafka_proxy_port)
+            if self.broker_count == 1:
+                self.brokers = [start_broker(self.workdir / "broker.log",
+                                             advertised_port=self.kafka_proxy_port)]
+            else:
+                self.brokers = kafka_cluster(self.broker_count,
+                                             log_path=self.workdir / "broker.log")
+            self.broker = self.brokers[0]
             self.postgres = start_postgres(self.workdir / "pgdata", durable=False,
                                            log_path=self.workdir / "pg.log")
             self.graph_api.start()
@@ -152,8 +171,9 @@ class FaultStack:
                 log_path=self.workdir / "mail.log", cwd=ROOT)
             wait_for_port(self.smtp_port, 30, self.mail)
             self.proxies = {
-                "kafka": ProxyProcess("kafka", self.broker.port, self.workdir,
-                                      port=self.kafka_proxy_port),
+                **({"kafka": ProxyProcess("kafka", self.broker.port, self.workdir,
+                                          port=self.kafka_proxy_port)}
+                   if self.broker_count == 1 else {}),
                 "postgres": ProxyProcess("postgres", self.postgres.port, self.workdir),
                 "graph_api": ProxyProcess("graph_api", self.graph_api.port, self.workdir),
                 # Slow: every exchange of the SMTP dialogue held 50 ms, about 0.6 s a message.
@@ -173,6 +193,10 @@ class FaultStack:
             self.services = backbone(services_see, self.workdir, smtp_url, graph_url)
             for service in self.services.values():
                 service.env["LINK_SIGNING_SECRET"] = self.secrets["link signing secret"]
+                service.env["KAFKA_REPLICATION_FACTOR"] = str(
+                    services_see.kafka_replication_factor)
+                service.env["KAFKA_MIN_INSYNC_REPLICAS"] = str(
+                    services_see.kafka_min_insync_replicas)
             async with running(self.services, self.graph_api):
                 yield self
         finally:
@@ -187,6 +211,13 @@ class FaultStack:
             stop(self.graph_api.process)
         if self.postgres is not None:
             self.postgres.stop()
-        if self.broker is not None:
-            self.broker.stop()
+        if len(self.brokers) > 1:
+            # All nodes told at once: one by one, the last would wait for the quorum that
+            # left with the others until it is killed (30 s).
+            for broker in self.brokers:
+                if broker.running:
+                    assert broker.process is not None
+                    broker.process.send_signal(signal.SIGTERM)
+        for broker in self.brokers:
+            broker.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,7 +1,8 @@
 """Faults under load, on a stack of their own (`tests.fault_stack`): PostgreSQL restarted, the
-broker unreachable, the mail server and Meta's Graph API down, PostgreSQL and the mail server
-slow. Traffic comes from the load generator (`inbox load`'s session), which follows every event
-to its effect: afterwards each effect exists exactly once.
+broker unreachable, the broker killed, the mail server and Meta's Graph API down, PostgreSQL and
+the mail server slow; in the soak, one node of a three-node Kafka cluster killed too. Traffic
+comes from the load generator (`inbox load`'s session), which follows every event to its
+effect: afterwards each effect exists exactly once.
 
 `make test` runs short outages; `make soak` (INBOX_SOAK=1) runs them for a minute and more.
 """
@@ -15,13 +16,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from benchmarks.stack import BACKBONE
+from inbox.dev.broker import choose_broker
 from inbox.load.report import LoadReport
 from inbox.load.runner import LoadSession
 from inbox.load.traffic import REPLY_DELIVERY, Mix
+from shared.config import Settings
 from shared.db.pool import create_pool
-from shared.topics import INBOX_COMMANDS
+from shared.kafka.client import connection_options
+from shared.topics import INBOX_COMMANDS, all_topic_names
 from tests.conftest import MESSENGER_APP_SECRET, eventually
 from tests.fault_stack import FaultStack
 from tests.helpers import command, unique
@@ -36,6 +42,13 @@ RATE = 150.0 if SOAK else 50.0
 GRACE = 180.0 if SOAK else 60.0
 
 pytestmark = pytest.mark.timeout(900 if SOAK else 240)
+
+#: A broker killed and started again must keep what it had: Apache Kafka does, Tansu (the
+#: fallback without Java or Maven) keeps nothing across a restart.
+needs_kafka = pytest.mark.skipif(
+    choose_broker()[0] != "kafka",
+    reason="a broker killed under load needs Apache Kafka (Java 17+ and Maven): the fallback "
+           "broker, Tansu, keeps nothing across a restart")
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +175,103 @@ def pids(faults: FaultStack) -> dict[str, int]:
             if s.process.poll() is None}
 
 
+async def replication(settings: Settings) -> dict[str, tuple[int, int, int]]:
+    """Each of the project's topics: (replicas, min.insync.replicas, the fewest replicas in sync
+    of any of its partitions), as the brokers tell."""
+    admin = AIOKafkaAdminClient(**connection_options(settings, "tests-admin"))
+    await admin.start()
+    try:
+        names = all_topic_names()
+        topics = await admin.describe_topics(names)
+        configs = await admin.describe_configs([
+            ConfigResource(ConfigResourceType.TOPIC, n, {"min.insync.replicas": None})
+            for n in names])
+    finally:
+        await admin.close()
+    min_isr = {r["resource_name"]: int(next(iter(r["config_entries"]))["config_value"])
+               for response in configs for r in response.to_object()["resources"]}
+    return {t["topic"]: (min(len(p["replicas"]) for p in t["partitions"]), min_isr[t["topic"]],
+                         min(len(p["isr"]) for p in t["partitions"]))
+            for t in topics}
+
+
+@pytest.fixture
+async def cluster() -> AsyncIterator[FaultStack]:
+    """A fault stack of its own over three Apache Kafka nodes: up only for its test."""
+    async with FaultStack(brokers=3).up() as stack:
+        yield stack
+
+
+@pytest.fixture
+async def cluster_load(cluster: FaultStack) -> AsyncIterator[LoadSession]:
+    session = LoadSession(cluster.settings, shops=3, progress=SOAK, run_id=unique("c")[-8:])
+    await session.start()
+    try:
+        yield session
+    finally:
+        await session.stop()
+
+
+#: How long the killed node of the three stays down before it is started again (the two left
+#: serve meanwhile: no client waits for it).
+NODE_DOWN = 30.0 if SOAK else 6.0
+
+
+@needs_kafka
+@pytest.mark.skipif(not SOAK, reason="a stack of its own over three Apache Kafka nodes: about "
+                    "90 s on two cores, run by `make soak` (INBOX_SOAK=1) only")
+async def test_one_broker_of_three_killed_under_load(cluster: FaultStack,
+                                                     cluster_load: LoadSession):
+    """Three nodes, every topic on all three with min.insync.replicas 2: one node SIGKILLed
+    under load, the two left take over the partitions it led (and the groups it coordinated);
+    every event has its effect once, no service is restarted. Started again, the node catches
+    up: every partition has its three replicas in sync again.
+
+    First in the module: its stack is down again before the other tests' comes up."""
+    topics = await replication(cluster.settings)  # as created at start
+    assert set(topics) == set(all_topic_names()) and set(topics.values()) == {(3, 2, 3)}, topics
+    before, emails_before = pids(cluster), len(cluster.email_ids())
+    victim = cluster.brokers[0]  # first in every client's bootstrap list, too
+    not_ready: set[str] = set()
+    took: dict[str, float] = {}
+
+    async def watch_readiness(until: asyncio.Event) -> None:
+        while not until.is_set():
+            found = await cluster.readiness()
+            not_ready.update(name for name, answer in found.items() if answer["status"] != 200)
+            await asyncio.sleep(0.5)
+
+    async def kill_one_broker() -> None:
+        await asyncio.sleep(2)
+        done = asyncio.Event()
+        watching = asyncio.create_task(watch_readiness(done))
+        try:
+            victim.kill()
+            await asyncio.sleep(NODE_DOWN)
+            restarting = time.monotonic()
+            await asyncio.to_thread(victim.start, 120)  # blocking: not on the event loop
+            took["restart"] = time.monotonic() - restarting
+            await eventually(lambda: all_services(cluster, ready=True), timeout=60, interval=0.5)
+        finally:
+            done.set()
+            await watching
+
+    report = await under_load(cluster_load, kill_one_broker, duration=NODE_DOWN + 20)
+    assert_exactly_once(report, cluster, emails_before)
+    assert pids(cluster) == before, "a service had to be restarted"
+    caught_up = time.monotonic()
+
+    async def all_in_sync() -> bool:
+        return set((await replication(cluster.settings)).values()) == {(3, 2, 3)}
+
+    await eventually(all_in_sync, timeout=60, interval=0.5)
+    print(f"{sum(report.sent.values()):,} events under load, one node of three SIGKILLed and "
+          f"down {NODE_DOWN:g} s: lost {report.lost}, duplicated {report.duplicated}; effects "
+          f"p99 {report.p99_ms():,.0f} ms; not ready at some point: {sorted(not_ready) or 'none'}"
+          f"; the node restarted in {took['restart']:.1f} s, all replicas in sync "
+          f"{time.monotonic() - caught_up:.1f} s after the load phase; no service restarted")
+
+
 #: Every service, killed in turn (SIGKILL) and started again.
 VICTIMS = ("router", "notifier", "classifier", "presence", "gateway")
 SECONDS_PER_VICTIM = 30.0 if SOAK else 4.0
@@ -240,6 +350,46 @@ async def test_broker_unreachable_under_load(faults: FaultStack, load: LoadSessi
     report = await under_load(load, partition_the_broker, duration=min(OUTAGE, 25.0) + 10)
     assert_exactly_once(report, faults, emails_before)
     assert pids(faults) == before, "a service had to be restarted"
+
+
+#: How long a killed broker stays down before it is started again. Its clients' sends wait for
+#: it meanwhile, each for at most 40 s (the request timeout): down and restarting (10 to 20 s:
+#: the node waits out its previous registration's 9 s session first) stay shorter.
+BROKER_DOWN = min(OUTAGE, 10.0)
+
+
+@needs_kafka
+async def test_broker_killed_under_load(faults: FaultStack, load: LoadSession):
+    """SIGKILL the broker (nothing flushed, no handover) and start it again on its data: every
+    service says it is not ready (naming kafka) meanwhile, then recovers by itself; every event
+    has its effect once (the producers are idempotent: a send retried across the crash is
+    not written twice)."""
+    assert faults.broker is not None
+    before, emails_before = pids(faults), len(faults.email_ids())
+    took: dict[str, float] = {}
+
+    async def kill_the_broker() -> None:
+        assert faults.broker is not None
+        await asyncio.sleep(2)
+        faults.broker.kill()
+        killed = time.monotonic()
+        down = await eventually(lambda: all_services(faults, ready=False, failing="kafka"),
+                                timeout=20, interval=0.5)
+        print({name: answer["checks"]["kafka"] for name, answer in down.items()})
+        await asyncio.sleep(max(0.0, killed + BROKER_DOWN - time.monotonic()))
+        restarting = time.monotonic()
+        await asyncio.to_thread(faults.broker.start, 120)  # blocking: not on the event loop
+        took["restart"] = time.monotonic() - restarting
+        await eventually(lambda: all_services(faults, ready=True), timeout=60, interval=0.5)
+        took["ready"] = time.monotonic() - restarting
+
+    report = await under_load(load, kill_the_broker, duration=BROKER_DOWN + 25)
+    assert_exactly_once(report, faults, emails_before)
+    assert pids(faults) == before, "a service had to be restarted"
+    print(f"{sum(report.sent.values()):,} events under load, the broker SIGKILLed and down "
+          f"{BROKER_DOWN:g} s: lost {report.lost}, duplicated {report.duplicated}; it restarted "
+          f"in {took['restart']:.1f} s, every service ready {took['ready']:.1f} s after the "
+          "restart began, none restarted")
 
 
 async def test_mail_server_and_meta_down_then_each_delivery_made_once(

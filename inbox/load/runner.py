@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -83,6 +84,10 @@ class LoadSession:
         self.producer = EventProducer(settings, "load")
         self.pool: asyncpg.Pool | None = None
         self.produce_errors: list[dict[str, Any]] = []
+        #: Events the producer refused (they never left): nothing is expected of them, in
+        #: PostgreSQL either.
+        self._refused_ids: set[str] = set()
+        self._refused_orders_created = 0
         self._unacked = 0
 
     # --- life cycle -----------------------------------------------------------------------------
@@ -172,7 +177,7 @@ class LoadSession:
         try:
             future = await self.producer.send_raw(planned.topic, planned.value, planned.key)
         except Exception as exc:
-            self.tracker.forget(planned.expects)
+            self._refused(planned)
             self.produce_errors.append({"kind": "produce", "topic": planned.topic,
                                         "error": f"{type(exc).__name__}: {exc}"})
             return
@@ -182,10 +187,19 @@ class LoadSession:
     def _acked(self, future: asyncio.Future, planned: Planned) -> None:
         self._unacked -= 1
         if future.cancelled() or future.exception() is not None:
-            self.tracker.forget(planned.expects)
+            self._refused(planned)
             self.produce_errors.append({
                 "kind": "produce", "topic": planned.topic,
                 "error": "cancelled" if future.cancelled() else repr(future.exception())})
+
+    def _refused(self, planned: Planned) -> None:
+        self.tracker.forget(planned.expects)
+        self._refused_ids.add(planned.event_id)
+        if planned.kind == "order" and json.loads(planned.value).get("type") == "created":
+            self._refused_orders_created += 1
+
+    def _orders_expected(self) -> int:
+        return self.traffic.orders_created() - self._refused_orders_created
 
     # --- one phase ------------------------------------------------------------------------------
 
@@ -270,8 +284,10 @@ class LoadSession:
     async def check_database(self, message_ids: list[str], patience: float = 10.0
                              ) -> dict[str, Any]:
         """Customer messages stored once each (by source id), timeline items once per message,
-        orders stored: waits up to `patience` s for the last of them."""
+        orders stored: waits up to `patience` s for the last of them. (What the producer
+        refused never left: it is not expected.)"""
         assert self.pool is not None
+        message_ids = [i for i in message_ids if i not in self._refused_ids]
         deadline = time.monotonic() + patience
         while True:
             row = await self.pool.fetchrow(
@@ -283,7 +299,7 @@ class LoadSession:
                 self.shop_ids, message_ids, f"{self.run_id}-o%",
             )
             done = (row["stored"] == len(set(message_ids))
-                    and row["orders"] == self.traffic.orders_created())
+                    and row["orders"] == self._orders_expected())
             if done or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
@@ -303,9 +319,9 @@ class LoadSession:
             "messages_expected": len(set(message_ids)),
             "messages_stored": row["stored"],
             "missing": len(set(message_ids)) - row["stored"],
-            "orders_expected": self.traffic.orders_created(),
+            "orders_expected": self._orders_expected(),
             "orders_stored": row["orders"],
-            "missing_orders": self.traffic.orders_created() - row["orders"],
+            "missing_orders": self._orders_expected() - row["orders"],
             "duplicate_messages": duplicates["messages"],
             "duplicate_timeline_items": duplicates["items"],
         }
