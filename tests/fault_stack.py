@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from inbox.dev.broker import Broker, kafka_cluster, start_broker
+from inbox.dev.broker import Broker, kafka_cluster, start_broker, stop_all
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
 from shared.config import Settings
@@ -211,13 +211,5 @@ class FaultStack:
             stop(self.graph_api.process)
         if self.postgres is not None:
             self.postgres.stop()
-        if len(self.brokers) > 1:
-            # All nodes told at once: one by one, the last would wait for the quorum that
-            # left with the others until it is killed (30 s).
-            for broker in self.brokers:
-                if broker.running:
-                    assert broker.process is not None
-                    broker.process.send_signal(signal.SIGTERM)
-        for broker in self.brokers:
-            broker.stop()
+        stop_all(self.brokers)
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -198,10 +199,13 @@ def kafka_cluster(
     if not cluster_id_file.exists():
         cluster_id_file.write_text(kafka.new_cluster_id())
     cluster_id = cluster_id_file.read_text().strip()
-    brokers = []
     for node in nodes:
         kafka.write_properties(node.properties_path, kafka.node_properties(node, nodes))
-        kafka.format_storage(java, libs, node, cluster_id, format_args)
+    with ThreadPoolExecutor(len(nodes)) as formatting:  # a JVM each: seconds apiece
+        list(formatting.map(
+            lambda node: kafka.format_storage(java, libs, node, cluster_id, format_args), nodes))
+    brokers = []
+    for node in nodes:
         if log_path is None:
             node_log = data_dir / ("broker.log" if count == 1 else f"node-{node.node_id}.log")
         else:
@@ -217,7 +221,17 @@ def kafka_cluster(
         for broker in brokers:
             broker.wait_started(timeout)
     except BaseException:
-        for broker in brokers:
-            broker.stop()
+        stop_all(brokers)
         raise
     return brokers
+
+
+def stop_all(brokers: Sequence[Broker]) -> None:
+    """Stop a cluster's nodes at once: one by one, the last would wait out its stop timeout
+    for a quorum that is gone."""
+    for broker in brokers:
+        if broker.running:
+            assert broker.process is not None
+            broker.process.send_signal(signal.SIGTERM)
+    for broker in brokers:
+        broker.stop()

@@ -208,13 +208,14 @@ def format_storage(java: str, libs: Path, node: KafkaNode, cluster_id: str,
     if (node.log_dir / "meta.properties").exists():
         return
     node.log_dir.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        java_command(java, libs, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                     "-t", cluster_id, "-c", str(node.properties_path), *extra_args),
-        capture_output=True, text=True, timeout=120,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+    command = java_command(java, libs, "kafka.tools.StorageTool", "format", "--ignore-formatted",
+                           "-t", cluster_id, "-c", str(node.properties_path), *extra_args)
+    for _attempt in (1, 2):  # once more: a JVM that could not start on a machine under load
+        result = subprocess.run(command, capture_output=True, text=True, timeout=180)
+        if result.returncode == 0:
+            return
+    raise RuntimeError(f"formatting Kafka storage failed (exit {result.returncode}, twice):\n"
+                       f"{result.stdout}{result.stderr}")
 
 
 def new_cluster_id() -> str:
