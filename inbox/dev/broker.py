@@ -58,6 +58,8 @@ class Broker:
     temporary: Path | None = None
     node: kafka.KafkaNode | None = None
     stop_timeout: float = 30.0
+    #: Why this is Tansu although Apache Kafka was meant (Maven could not fetch it…).
+    fallback_reason: str | None = None
     _others: list[Broker] = field(default_factory=list, repr=False)
 
     @property
@@ -138,16 +140,24 @@ def start_broker(
     `extra_listeners`: security protocols (SASL_SSL…) of more client listeners, each on a
     port of its own (`Broker.node.extra_listeners`); Apache Kafka only.
     """
+    explicit = kind is not None or bool(os.environ.get("INBOX_BROKER"))
     kind = kind or choose_broker()[0]
-    if kind == "tansu":
-        broker = tansu_broker(log_path, preferred_port, advertised_port)
-    else:
-        (broker,) = kafka_cluster(1, log_path=log_path, preferred_port=preferred_port,
-                                  advertised_ports=[advertised_port] if advertised_port else None,
-                                  data_dir=data_dir, extra_properties=extra_properties,
-                                  extra_listeners=extra_listeners, format_args=format_args,
-                                  jvm_options=jvm_options)
-        return broker
+    fallback = None
+    if kind == "kafka":
+        try:
+            (broker,) = kafka_cluster(
+                1, log_path=log_path, preferred_port=preferred_port,
+                advertised_ports=[advertised_port] if advertised_port else None,
+                data_dir=data_dir, extra_properties=extra_properties,
+                extra_listeners=extra_listeners, format_args=format_args,
+                jvm_options=jvm_options)
+            return broker
+        except kafka.KafkaUnavailable as exc:
+            if explicit:
+                raise
+            fallback = str(exc)  # Java and Maven are here, Maven Central is not
+    broker = tansu_broker(log_path, preferred_port, advertised_port)
+    broker.fallback_reason = fallback
     broker.start(30)
     return broker
 

@@ -100,7 +100,7 @@ def fetch_libs() -> Path:
     libs.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
     result = subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+        [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(POM), "dependency:copy-dependencies",
          f"-DoutputDirectory={staging}", "-DincludeScope=runtime"],
         capture_output=True, text=True, timeout=900,
     )

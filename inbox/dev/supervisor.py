@@ -117,7 +117,10 @@ class DevStack:
         self.broker = start_broker(self.logs / "broker.log", preferred_port=9092, kind=kind,
                                    data_dir=(STATE_DIR / "kafka").resolve(),
                                    jvm_options=DEV_JVM_OPTIONS)
-        kept = " (data in .inbox/kafka)" if kind == "kafka" else " (memory only)"
+        if self.broker.fallback_reason:
+            say(f"{self.broker.fallback_reason}\nrunning Tansu instead of Apache Kafka "
+                f"({TANSU_COST})")
+        kept = " (data in .inbox/kafka)" if self.broker.kind == "kafka" else " (memory only)"
         say(f"{self.broker.name} on {self.broker.bootstrap_servers}{kept}, "
             f"started in {time.monotonic() - began:.1f}s")
         database_url = os.environ.get("DATABASE_URL")
