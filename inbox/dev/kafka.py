@@ -213,7 +213,8 @@ def format_storage(java: str, libs: Path, node: KafkaNode, cluster_id: str,
         return
     node.log_dir.mkdir(parents=True, exist_ok=True)
     command = java_command(java, libs, "kafka.tools.StorageTool", "format", "--ignore-formatted",
-                           "-t", cluster_id, "-c", str(node.properties_path), *extra_args)
+                           f"--cluster-id={cluster_id}", "-c", str(node.properties_path),
+                           *extra_args)
     for _attempt in (1, 2):  # once more: a JVM that could not start on a machine under load
         result = subprocess.run(command, capture_output=True, text=True, timeout=180)
         if result.returncode == 0:
@@ -223,9 +224,14 @@ def format_storage(java: str, libs: Path, node: KafkaNode, cluster_id: str,
 
 
 def new_cluster_id() -> str:
+    """A base64 UUID as Kafka makes them: never starting with "-", which the storage tool's
+    command line would take for an option (one id in 64)."""
     import base64
 
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 def wait_started(log_path: Path, offset: int, timeout: float, process: subprocess.Popen) -> None:
