@@ -26,4 +26,6 @@ def continue_chat_url(base_url: str, secret: str, shop_id: str, conversation_id:
 
 
 def valid_signature(secret: str, shop_id: str, conversation_id: str, signature: str) -> bool:
-    return hmac.compare_digest(_signature(secret, shop_id, conversation_id), signature)
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+    expected = _signature(secret, shop_id, conversation_id).encode()
+    return hmac.compare_digest(expected, signature.encode("utf-8", "replace"))

@@ -258,10 +258,16 @@ async def test_request_bodies_have_a_size_limit_and_no_nul(stack, producer, db):
         nul = await api.post("/api/v1/saved-replies", json={"shortcut": "n", "body": "a\x00b"})
         assert nul.status_code == 422
         assert (await api.get("/api/v1/saved-replies", params={"q": "a\x00"})).status_code == 422
-    # Whoever is not signed in learns nothing more: a 401, whatever the request carries.
+    # The request guard checks a request's form before anything else, so whoever sends it:
+    # a malformed request is refused as such, a well-formed one without a valid token is a 401.
     async with httpx.AsyncClient(base_url=stack["gateway"].url) as anonymous:
         for token in (None, "Bearer not-a-token"):
+            headers = {"Authorization": token} if token else {}
             response = await anonymous.post(
                 "/api/v1/saved-replies", json={"shortcut": "n", "body": "a\x00b"},
-                headers={"Authorization": token} if token else {})
+                headers=headers)
+            assert response.status_code == 422, token
+            assert response.json()["detail"].startswith("the request body: NUL")
+            response = await anonymous.post(
+                "/api/v1/saved-replies", json={"shortcut": "n", "body": "ab"}, headers=headers)
             assert response.status_code == 401, token

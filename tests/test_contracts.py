@@ -94,3 +94,50 @@ def test_every_topic_has_a_dead_letter_topic():
     assert all(f"{t}.dlq" in names for t in TOPICS)
     assert {"chat.inbound", "storefront.cart", "storefront.activity", "orders.events",
             "inbox.commands"} <= set(TOPICS)
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"text": "x\x00y"}, "text: NUL characters are not allowed"),
+        ({"customer": {"name": "Maja\x00"}}, "name: NUL characters are not allowed"),
+        ({"text": "a\ud800b"}, "text"),  # pydantic itself refuses them in a constrained str
+        ({"attachments": [], "visitor_id": "v\udfff"}, "visitor_id"),
+    ],
+)
+def test_text_no_store_can_keep_is_refused_by_every_contract(fields, complaint):
+    """What PostgreSQL (or UTF-8) cannot hold is refused with the contract, where it is clear,
+    not by the database of a consumer after retries."""
+    base = json.loads(chat(sent_at=datetime.now(UTC).isoformat()))
+    with pytest.raises(ValidationError, match=complaint):
+        ChatInbound.model_validate({**base, **fields})
+    assert ChatInbound.model_validate({**base, "text": "not a NUL: \\u0000 %00"}).text
+
+
+def test_anything_else_in_a_free_form_field_is_looked_into_too():
+    from shared.contracts import TimelineItem
+
+    item = {"event_id": "i1", "shop_id": "s", "conversation_id": "c", "channel": "messenger",
+            "seq": 1, "kind": "note_added", "at": datetime.now(UTC), "author": "staff"}
+    assert TimelineItem.model_validate({**item, "data": {"a": [{"b": "fine"}]}})
+    for data in ({"a": [{"b": "x\x00"}]}, {"k\x00": 1}):
+        with pytest.raises(ValidationError, match="data: NUL"):
+            TimelineItem.model_validate({**item, "data": data})
+    with pytest.raises(ValidationError, match="data: unpaired surrogates are not allowed"):
+        TimelineItem.model_validate({**item, "data": {"a": "x\ud800"}})
+
+
+@pytest.mark.parametrize(
+    ("amount", "ok"),
+    [("189.00", True), ("0", True), ("7.", True), ("999999999999.99", True),
+     ("1000000000000", False), ("1e3", False), ("-1", False), ("NaN", False), (" 1", False),
+     ("1_000", False), ("+1", False), ("", False), ("Infinity", False)],
+)
+def test_an_amount_is_what_every_store_reads_the_same_and_numeric_14_2_holds(amount, ok):
+    from shared.contracts import Money
+
+    if ok:
+        assert Money(amount=amount, currency="EUR").amount == amount
+    else:
+        with pytest.raises(ValidationError, match="amount"):
+            Money(amount=amount, currency="EUR")

@@ -197,3 +197,48 @@ def test_a_message_the_contract_refuses_is_recorded_as_refused():
     [(topic, event)] = events
     assert topic == MESSENGER_EVENTS and event.type == "refused"
     assert "future" in event.reason
+
+
+def test_an_item_of_the_wrong_shape_is_refused_with_its_reason_and_the_rest_counts():
+    now = int(time.time() * 1000)
+    person = {"sender": {"id": 2002}, "recipient": {"id": "1001"}, "timestamp": now}
+    payload = {"object": "page", "entry": [
+        {"id": 1001, "messaging": [
+            {**person, "message": {"mid": "m_ok", "text": "hello"}},
+            {**person, "sender": "x", "message": {"mid": "m_sender", "text": "hi"}},
+            {**person, "message": {"mid": "m_qr", "text": "x",
+                                   "quick_reply": {"payload": {"a": 1}}}},
+            {**person, "message": {"mid": "m_text", "text": 42}},
+            {**person, "postback": {"payload": ["x"]}},
+            {**person, "delivery": {"mids": "m_ok"}},
+            5, None,
+        ]},
+        {"id": {"not": "an id"}, "messaging": []},
+        7,
+        {"id": "1001", "messaging": "not a list"},
+    ]}
+    events, kinds = translate(payload, {"1001": PageChannel("shop-1", "connected")})
+    assert kinds.count("message") == 1 and kinds.count("refused") == 4
+    assert kinds.count("ignored") == 6  # 3 entries, the delivery report and 2 non-items
+    message = events[0][1]
+    assert isinstance(message, ChatInbound) and message.thread_ref == "1001:2002"
+    refused = {e.mid: e for _, e in events[1:]}
+    assert set(refused) == {"m_sender", "m_qr", "m_text", None}
+    assert all(e.type == "refused" and e.shop_id == "shop-1" for e in refused.values())
+    assert "sender: Input should be a valid dictionary" in refused["m_sender"].reason
+    assert "message.quick_reply.payload: Input should be a valid string" in \
+        refused["m_qr"].reason
+    assert refused["m_text"].refused_kind == "message"
+    assert refused[None].refused_kind == "postback"
+    assert refused["m_qr"].psid == "2002"  # who sent it, as far as it could be read
+
+
+def test_a_long_mid_is_kept_under_a_digest_rather_than_lost():
+    now = int(time.time() * 1000)
+    mid = "m_" + "x" * 198
+    payload = _webhook({"sender": {"id": "2002"}, "recipient": {"id": "1001"},
+                        "timestamp": now, "message": {"mid": mid, "text": "hi"}})
+    [(topic, event)] = translate(payload, {"1001": PageChannel("shop-1", "connected")})[0]
+    assert topic == CHAT_INBOUND and len(event.event_id) <= 200
+    again = translate(payload, {"1001": PageChannel("shop-1", "connected")})[0][0][1]
+    assert again.event_id == event.event_id  # a redelivery is still recognised

@@ -1,5 +1,6 @@
 """A corpus of malformed events for every ingress topic: each lands in `<topic>.dlq` with a
-reason, the consumer keeps going, and the valid events around them are not lost."""
+reason, the consumer keeps going, and the valid events around them are not lost. Shop data that
+clashes with other records is rejected with the reason, not retried."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import Any
 
 import pytest
 
+from shared.contracts import DiscountUpserted, StaffUpserted
 from shared.topics import (
     CHAT_INBOUND,
     INBOX_COMMANDS,
     ORDERS_EVENTS,
+    SHOP_DISCOUNTS,
+    SHOP_STAFF,
     STOREFRONT_ACTIVITY,
     STOREFRONT_CART,
     dlq_topic,
@@ -143,3 +147,41 @@ async def test_malformed_events_go_to_the_dlq_and_nothing_valid_is_lost(
     for headers in reasons.values():
         assert headers["dlq.reason"] and headers["dlq.topic"].decode() == topic
     print(f"{topic}: {len(cases)} malformed events, each dead-lettered with its reason")
+
+
+async def test_shop_data_breaking_a_unique_constraint_is_rejected_with_its_reason(
+    stack, producer, db, prepared
+):
+    """Two staff members with one token hash, or a discount code again in another letter case:
+    retrying cannot help, so the record is `rejected` at once with what it clashes with (never
+    `failed` after retries), and the shop data around it is applied."""
+    shop = await new_shop(producer, db)
+    now = datetime.now(UTC)
+    ava_hash = await db.fetchval(
+        "SELECT token_sha256 FROM staff WHERE shop_id = $1 AND staff_id = 'ava'", shop.shop_id)
+    twin = StaffUpserted(event_id=unique("staff"), shop_id=shop.shop_id, staff_id="eve",
+                         name="Eve", email="eve@example.com", token_sha256=ava_hash, at=now)
+    after = StaffUpserted(event_id=unique("staff"), shop_id=shop.shop_id, staff_id="finn",
+                          name="Finn", email="finn@example.com", at=now)
+    folded = DiscountUpserted(event_id=unique("discount"), shop_id=shop.shop_id,
+                              code="welcome10", status="active", at=now)
+    await producer.send_and_wait(SHOP_STAFF, twin)
+    await producer.send_and_wait(SHOP_STAFF, after)
+    await producer.send_and_wait(SHOP_DISCOUNTS, folded)
+
+    await eventually(lambda: db.fetchval(
+        "SELECT 1 FROM staff WHERE shop_id = $1 AND staff_id = 'finn'", shop.shop_id))
+    for topic, event, says in ((SHOP_STAFF, twin, "another staff member already has this API "
+                                "token"),
+                               (SHOP_DISCOUNTS, folded, "discount code in another letter case")):
+        [dead] = await read_topic(prepared, dlq_topic(topic),
+                                  lambda r, e=event: e.event_id.encode() in r.value, timeout=30)
+        headers = dict(dead.headers)
+        assert headers["dlq.kind"] == b"rejected", headers
+        assert says in headers["dlq.reason"].decode(), headers
+        assert ava_hash.encode() not in headers["dlq.reason"]  # no token hash in the reason
+    assert await db.fetchval(
+        "SELECT count(*) FROM staff WHERE shop_id = $1 AND staff_id = 'eve'", shop.shop_id) == 0
+    assert await db.fetchval(  # ava keeps her token
+        "SELECT token_sha256 FROM staff WHERE shop_id = $1 AND staff_id = 'ava'",
+        shop.shop_id) == ava_hash

@@ -14,7 +14,6 @@ from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.gateway import queries as q
-from services.gateway.limits import refuse_nul
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -53,7 +52,6 @@ async def current_staff(
     row = await q.staff_by_token(pool, token_sha256(credentials.credentials))
     if row is None:
         raise _unauthorized("invalid token")
-    refuse_nul(request.state)
     return StaffMember(
         shop_id=row["shop_id"],
         staff_id=row["staff_id"],

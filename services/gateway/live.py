@@ -100,7 +100,9 @@ def verify(secret: str, purpose: str, token: str | None) -> list[str] | None:
     if not token or len(token) > 4096 or token.count(".") != 1:
         return None
     payload, mac = token.split(".")
-    if not hmac.compare_digest(_mac(secret, purpose, payload), mac):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
+    if not hmac.compare_digest(_mac(secret, purpose, payload).encode(),
+                               mac.encode("utf-8", "replace")):
         return None
     try:
         expires, *claims = json.loads(_unb64(payload))

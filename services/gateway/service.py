@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from services.gateway import live, storefront, web, webhooks
 from services.gateway.api import router as merchant_api
 from services.gateway.limits import RequestGuard
+from shared.config import Settings, get_settings
 from shared.service import Service
 
 DESCRIPTION = """\
@@ -84,7 +85,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app() -> FastAPI:
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
     app = FastAPI(
         title="Inbox merchant API",
         version="1",
@@ -100,8 +102,12 @@ def create_app() -> FastAPI:
     # The browser side: live updates, the storefront chat's API, the inbox and widget files.
     app.include_router(live.router)
     app.include_router(storefront.router)
+    # Every request's form is checked first (the guard), inside the storefront's CORS so that
+    # a widget on a shop's page can read the refusal.
+    app.add_middleware(RequestGuard, limits=[
+        (webhooks.WEBHOOK_PATH, settings.messenger_webhook_max_bytes),
+    ])
     app.add_middleware(storefront.StorefrontCors)
-    app.add_middleware(RequestGuard)
     web.mount(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

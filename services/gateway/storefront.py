@@ -32,7 +32,14 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Query, Request, Security
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import live
@@ -54,8 +61,9 @@ CHAT_TOKEN = "storefront-chat"
 CUSTOMER_TICKET = "storefront-events"
 #: Longest message a customer may write (the contract allows more; a chat does not need it).
 MAX_MESSAGE_CHARS = 5000
-#: Largest request body, by endpoint kind (bytes).
-MAX_BODY = {"message": 32_768, "chat": 4096, "activity": 2048, "cart": 32_768}
+#: Largest request body, by endpoint kind (bytes). A message may be the longest text written
+#: with every character JSON-escaped (an emoji is 12 bytes as `\ud83d\ude00`).
+MAX_BODY = {"message": 65_536, "chat": 4096, "activity": 2048, "cart": 32_768}
 #: At most N requests per window (seconds), per key (visitor, thread or client address).
 RATE_LIMITS: dict[str, tuple[int, float]] = {
     "chat": (30, 60.0),
@@ -350,6 +358,16 @@ class MessageIn(BaseModel):
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
     ]
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_attachments(cls, data: Any) -> Any:
+        # Said first and plainly, whatever else the message holds; none at all is no message.
+        if isinstance(data, dict) and "attachments" in data:
+            if data["attachments"]:
+                raise ValueError(IMAGES_REFUSED)
+            data = {k: v for k, v in data.items() if k != "attachments"}
+        return data
+
 
 class Posted(BaseModel):
     message_id: str
@@ -363,15 +381,7 @@ async def post_message(request: Request, credentials: ChatCredentials) -> Posted
     chat = _chat(request, credentials)
     raw = await _body(request, "message")
     _limiter(request).check("message", chat.thread_ref)
-    try:
-        fields = json.loads(raw or b"{}")
-    except ValueError:
-        raise HTTPException(422, "the request body is not JSON") from None
-    if isinstance(fields, dict) and fields.get("attachments"):
-        raise HTTPException(422, IMAGES_REFUSED)
-    if isinstance(fields, dict):
-        fields.pop("attachments", None)
-    body = _parse(MessageIn, json.dumps(fields).encode())
+    body = _parse(MessageIn, raw)
     await _shop(request, chat.shop_id)
     event_id = str(uuid.uuid4())
     now = datetime.now(UTC)

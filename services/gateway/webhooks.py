@@ -3,9 +3,11 @@
 `GET /webhooks/messenger?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…` echoes the
 challenge when the token is `MESSENGER_VERIFY_TOKEN` (403 otherwise).
 
-`POST /webhooks/messenger`: the raw body (at most `MESSENGER_WEBHOOK_MAX_BYTES`, else 413) must
-carry `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(MESSENGER_APP_SECRET, body)>`, compared in
-constant time; a missing or wrong signature is a 403 and nothing is published. Then:
+`POST /webhooks/messenger`: the raw body (at most `MESSENGER_WEBHOOK_MAX_BYTES`, else 413, and
+well-formed: the request guard sees to both) must carry `X-Hub-Signature-256: sha256=<hex
+HMAC-SHA256(MESSENGER_APP_SECRET, body)>`, compared in constant time; a missing or wrong
+signature is a 403 and nothing is published. The body is read as Meta's shape
+(`shared/contracts/meta_webhook.py`): not a Page webhook document is a 400. Then:
 
 - a customer message becomes a `chat.inbound` event: channel `messenger`, thread
   `<page_id>:<psid>`, event id `messenger:<mid>` (Meta redelivers with the same `mid`, so a
@@ -15,7 +17,10 @@ constant time; a missing or wrong signature is a 403 and nothing is published. T
   checkbox opt-in: `identified`);
 - on a Page no shop has connected, or whose channel was removed, messages and opt-ins are not
   taken in: a `refused` event with the reason records each. Postbacks and quick replies still
-  go through, so opted-in customers can still turn their order updates off.
+  go through, so opted-in customers can still turn their order updates off;
+- an item not of Meta's shape (a field of the wrong type) is a `refused` event with the reason
+  when it is a message, postback or opt-in, and skipped with a logged reason otherwise (a
+  malformed entry too): the rest of the delivery still counts.
 
 Everything is published before the 200; if the broker is away the answer is 503 and Meta
 delivers again.
@@ -41,6 +46,13 @@ from pydantic import BaseModel, ValidationError
 
 from services.gateway import messenger_queries as mq
 from shared.contracts import ChatInbound, MessengerEvent
+from shared.contracts.meta_webhook import (
+    ITEM_KINDS,
+    Entry,
+    Message,
+    MessagingItem,
+    WebhookDocument,
+)
 from shared.kafka.producer import MessageTooLarge
 from shared.messenger import SETTINGS_PAYLOADS, psid_thread
 from shared.topics import CHAT_INBOUND, MESSENGER_EVENTS
@@ -52,8 +64,8 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 
 WEBHOOKS = Counter(
     "gateway_messenger_webhooks_total",
-    "Messenger webhook requests by outcome (accepted, forbidden, too_large, invalid, "
-    "unavailable).",
+    "Messenger webhook requests by outcome (accepted, forbidden, invalid, unavailable); those "
+    "the request guard refused are in gateway_requests_refused_total.",
     ["outcome"],
 )
 WEBHOOK_EVENTS = Counter(
@@ -95,10 +107,28 @@ def _reason(exc: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
         for e in exc.errors(include_url=False)[:5]
-    )
+    )[:1500]
+
+
+def _bounded(event_id: str) -> str:
+    # Meta's mids are far shorter than the contracts' 200 characters: a longer one is digested
+    # (still the same id on redelivery) rather than its item lost.
+    return event_id if len(event_id) <= 200 else f"messenger:{_digest(event_id)}"
+
+
+def _raw_id(raw: Any, *path: str) -> str | None:
+    """An id read from a malformed item as far as it goes (to say which one was refused)."""
+    for key in path:
+        raw = raw.get(key) if isinstance(raw, Mapping) else None
+    if isinstance(raw, int | str) and not isinstance(raw, bool):
+        text = str(raw).strip()
+        return text if 0 < len(text) <= 200 else None
+    return None
 
 
 _ATTACHMENT_TYPES = {"image", "video", "audio", "file"}
+#: Kinds a `refused` event can name (the others are reports about the Page's own messages).
+_REFUSABLE = {"message", "quick_reply", "postback", "optin"}
 
 
 class _Translation:
@@ -113,20 +143,51 @@ class _Translation:
         self.events.append((topic, event))
         self.kinds.append(kind)
 
+    def ignore(self, what: str, reason: str) -> None:
+        log.warning("Messenger webhook: %s skipped: %s", what, reason)
+        self.kinds.append("ignored")
+
     def event(self, kind: str, **fields: Any) -> None:
+        fields["event_id"] = _bounded(fields["event_id"])
         try:
             self.add(MESSENGER_EVENTS, MessengerEvent(**fields), kind)
         except ValidationError as exc:
-            log.warning("Messenger %s event not recorded: %s", kind, _reason(exc))
-            self.kinds.append("ignored")
+            if kind not in _REFUSABLE:
+                self.ignore(f"{kind} event", _reason(exc))
+                return
+            # Recorded as refused, with the reason: what Meta delivered is never dropped unseen.
+            self.refuse(kind, f"The {kind} breaks the messenger.events contract: {_reason(exc)}",
+                        event_id=f"messenger:refused:{_digest(fields.get('event_id'))}",
+                        page_id=fields["page_id"], shop_id=fields.get("shop_id"),
+                        at=fields["at"], psid=fields.get("psid"), mid=fields.get("mid"))
 
     def refuse(self, what: str, reason: str, **fields: Any) -> None:
         self.event("refused", type="refused", refused_kind=what, reason=reason, **fields)
 
-    def item(self, page_id: str, item: Mapping[str, Any]) -> None:
-        sender = str((item.get("sender") or {}).get("id") or "") or None
-        recipient = str((item.get("recipient") or {}).get("id") or "") or None
-        at = _time(item.get("timestamp"))
+    def raw_item(self, page_id: str, raw: Any) -> None:
+        """One element of an entry's `messaging`: read as Meta's shape, else refused."""
+        try:
+            item = MessagingItem.model_validate(raw)
+        except ValidationError as exc:
+            kind = next((k for k in ITEM_KINDS if isinstance(raw, Mapping) and k in raw), None)
+            if kind not in _REFUSABLE:
+                self.ignore(f"{kind or 'item'} of Page {page_id}", _reason(exc))
+                return
+            channel = self.channels.get(page_id)
+            self.refuse(
+                kind, f"The webhook's {kind} is not of Meta's shape: {_reason(exc)}",
+                event_id=f"messenger:refused:{_digest(page_id, json.dumps(raw, sort_keys=True))}",
+                page_id=page_id, shop_id=channel.shop_id if channel else None,
+                at=datetime.now(UTC), psid=_raw_id(raw, "sender", "id"),
+                mid=_raw_id(raw, kind, "mid"),
+            )
+            return
+        self.item(page_id, item)
+
+    def item(self, page_id: str, item: MessagingItem) -> None:
+        sender = item.sender.id if item.sender else None
+        recipient = item.recipient.id if item.recipient else None
+        at = _time(item.timestamp)
         channel = self.channels.get(page_id)
         shop_id = channel.shop_id if channel else None
         closed = None
@@ -135,22 +196,21 @@ class _Translation:
         elif channel.state == "removed":
             closed = ("The shop removed its Messenger channel: new conversations and opt-ins "
                       "are not accepted until the Page is connected again.")
-        prior = item.get("prior_message") or {}
-        prior_ref = str(prior.get("identifier")) if prior.get("source") == "checkbox_plugin" \
-            and prior.get("identifier") else None
+        prior = item.prior_message
+        prior_ref = prior.identifier if prior and prior.source == "checkbox_plugin" else None
         common = {"page_id": page_id, "shop_id": shop_id, "at": at}
 
-        message = item.get("message")
-        if isinstance(message, Mapping):
-            mid = str(message.get("mid") or "") or None
-            if message.get("is_echo"):
+        message = item.message
+        if message is not None:
+            mid = message.mid
+            if message.is_echo:
                 self.event("echo", type="echo", event_id=f"messenger:echo:{mid or _digest(at)}",
                            psid=recipient, mid=mid, **common)
                 return
             if mid is None:
-                self.kinds.append("ignored")
+                self.ignore(f"message of Page {page_id}", "no mid")
                 return
-            payload = (message.get("quick_reply") or {}).get("payload")
+            payload = message.quick_reply.payload if message.quick_reply else None
             if payload in SETTINGS_PAYLOADS:
                 if channel is None:
                     self.refuse("quick_reply", closed or "", event_id=f"messenger:refused:{mid}",
@@ -158,7 +218,7 @@ class _Translation:
                     return
                 self.event("quick_reply", type="quick_reply", event_id=f"messenger:{mid}",
                            psid=sender, user_ref=prior_ref, payload=payload,
-                           title=message.get("text"), mid=mid, **common)
+                           title=message.text, mid=mid, **common)
                 return
             if closed or sender is None:
                 self.refuse("message", closed or "The message names no sender.",
@@ -171,62 +231,60 @@ class _Translation:
                            psid=sender, user_ref=prior_ref, **common)
             return
 
-        postback = item.get("postback")
-        if isinstance(postback, Mapping):
-            mid = postback.get("mid")
+        postback = item.postback
+        if postback is not None:
+            mid = postback.mid
             event_id = f"messenger:postback:{mid}" if mid else \
-                f"messenger:postback:{_digest(page_id, sender, item.get('timestamp'))}"
+                f"messenger:postback:{_digest(page_id, sender, item.timestamp)}"
             if channel is None or sender is None:
                 self.refuse("postback", closed or "The postback names no sender.",
                             event_id=event_id.replace("postback", "refused", 1), psid=sender,
                             **common)
                 return
             self.event("postback", type="postback", event_id=event_id, psid=sender,
-                       user_ref=prior_ref, payload=postback.get("payload"),
-                       title=postback.get("title"), mid=mid, **common)
+                       user_ref=prior_ref, payload=postback.payload, title=postback.title,
+                       mid=mid, **common)
             return
 
-        optin = item.get("optin")
-        if isinstance(optin, Mapping):
-            user_ref = optin.get("user_ref")
-            digest = _digest(page_id, user_ref, sender, item.get("timestamp"))
+        optin = item.optin
+        if optin is not None:
+            user_ref = optin.user_ref
+            digest = _digest(page_id, user_ref, sender, item.timestamp)
             event_id = f"messenger:optin:{digest}"
             if closed:
                 self.refuse("optin", closed, event_id=event_id.replace("optin", "refused", 1),
-                            psid=sender, user_ref=user_ref, ref=optin.get("ref"), **common)
+                            psid=sender, user_ref=user_ref, ref=optin.ref, **common)
                 return
             self.event("optin", type="optin", event_id=event_id, psid=sender, user_ref=user_ref,
-                       ref=optin.get("ref"), **common)
+                       ref=optin.ref, **common)
             return
 
-        for kind in ("delivery", "read"):
-            report = item.get(kind)
-            if isinstance(report, Mapping):
-                watermark = report.get("watermark")
+        for kind, report in (("delivery", item.delivery), ("read", item.read)):
+            if report is not None:
+                watermark = report.watermark
                 self.event(kind, type=kind,
                            event_id=f"messenger:{kind}:{_digest(page_id, sender, watermark)}",
-                           psid=sender, mids=[str(m) for m in report.get("mids") or []],
+                           psid=sender, mids=list(report.mids),
                            watermark=_time(watermark) if watermark else None, **common)
                 return
-        self.kinds.append("ignored")
+        self.kinds.append("ignored")  # a kind not read here (reactions, referrals…)
 
     def _message(
         self, page_id: str, shop_id: str | None, psid: str, mid: str,
-        message: Mapping[str, Any], at: datetime, common: dict[str, Any],
+        message: Message, at: datetime, common: dict[str, Any],
     ) -> None:
         attachments = [
-            {"type": a["type"], "url": (a.get("payload") or {}).get("url")}
-            for a in message.get("attachments") or []
-            if isinstance(a, Mapping) and a.get("type") in _ATTACHMENT_TYPES
-            and (a.get("payload") or {}).get("url")
+            {"type": a.type, "url": a.payload.url}
+            for a in message.attachments
+            if a.type in _ATTACHMENT_TYPES and a.payload and a.payload.url
         ][:10]
         try:
             inbound = ChatInbound(
-                event_id=f"messenger:{mid}",
+                event_id=_bounded(f"messenger:{mid}"),
                 shop_id=shop_id,
                 channel="messenger",
                 thread_ref=psid_thread(page_id, psid),
-                text=str(message.get("text") or ""),
+                text=message.text or "",
                 sent_at=at,
                 attachments=attachments,
             )
@@ -237,39 +295,35 @@ class _Translation:
         self.add(CHAT_INBOUND, inbound, "message")
 
 
+def read_document(payload: WebhookDocument | Mapping[str, Any]) -> tuple[list[Entry], list[str]]:
+    """The entries of a webhook body as Meta's shape, and why any others were skipped."""
+    document = payload if isinstance(payload, WebhookDocument) else \
+        WebhookDocument.model_validate(payload)
+    entries, skipped = [], []
+    for raw in document.entry:
+        try:
+            entries.append(Entry.model_validate(raw))
+        except ValidationError as exc:
+            skipped.append(f"entry: {_reason(exc)}")
+    return entries, skipped
+
+
 def translate(
-    payload: Mapping[str, Any], channels: Mapping[str, PageChannel]
+    payload: WebhookDocument | Mapping[str, Any], channels: Mapping[str, PageChannel]
 ) -> tuple[list[tuple[str, BaseModel]], list[str]]:
     """A webhook body as the events to publish, and the kind of each item (for metrics)."""
     translation = _Translation(channels)
-    for entry in payload.get("entry") or []:
-        if not isinstance(entry, Mapping):
-            continue
-        page_id = str(entry.get("id") or "")
-        for item in entry.get("messaging") or []:
-            if page_id and isinstance(item, Mapping):
-                translation.item(page_id, item)
+    entries, skipped = read_document(payload)
+    for reason in skipped:
+        translation.ignore("entry", reason)
+    for entry in entries:
+        for raw in entry.messaging:
+            translation.raw_item(entry.id, raw)
     return translation.events, translation.kinds
 
 
-def page_ids(payload: Mapping[str, Any]) -> list[str]:
-    return sorted({
-        str(e.get("id")) for e in payload.get("entry") or []
-        if isinstance(e, Mapping) and e.get("id")
-    })
-
-
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The raw body, or None when it is larger than `limit`."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
+def page_ids(entries: list[Entry]) -> list[str]:
+    return sorted({e.id for e in entries})
 
 
 def _refuse(status: int, detail: str, outcome: str) -> JSONResponse:
@@ -293,21 +347,20 @@ async def verify_subscription(request: Request) -> Response:
 async def receive(request: Request) -> Response:
     service = request.app.state.service
     settings = service.settings
-    body = await _read_body(request, settings.messenger_webhook_max_bytes)
-    if body is None:
-        return _refuse(413, "webhook body too large", "too_large")
+    body = await request.body()  # its size, encoding and depth passed the request guard
     if not signature_valid(settings.messenger_app_secret, body,
                            request.headers.get(SIGNATURE_HEADER)):
         return _refuse(403, "invalid or missing X-Hub-Signature-256", "forbidden")
     try:
-        payload = json.loads(body)
-        if not isinstance(payload, dict) or payload.get("object") != "page":
-            raise ValueError("not a Page webhook")
-    except (ValueError, UnicodeDecodeError) as exc:
-        return _refuse(400, f"invalid webhook body: {exc}", "invalid")
-    rows = await mq.shops_of_pages(service.pool, page_ids(payload))
+        document = WebhookDocument.model_validate_json(body)
+    except ValidationError as exc:
+        return _refuse(400, f"invalid webhook body: {_reason(exc)}", "invalid")
+    if document.object != "page":
+        return _refuse(400, "invalid webhook body: not a Page webhook", "invalid")
+    entries, _ = read_document(document)
+    rows = await mq.shops_of_pages(service.pool, page_ids(entries))
     channels = {r["page_id"]: PageChannel(r["shop_id"], r["state"]) for r in rows}
-    events, kinds = translate(payload, channels)
+    events, kinds = translate(document, channels)
     try:
         futures = [await service.producer.send(topic, event) for topic, event in events]
         await asyncio.gather(*futures)

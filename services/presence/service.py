@@ -61,6 +61,8 @@ class Presence:
             last_kind[key] = event.type
         rows, changes = [], []
         for (shop_id, visitor_id), state in states.items():
+            if state.last_seen_at is None:
+                continue  # only ever left (a page closed before its first signal): never online
             before = known.get((shop_id, visitor_id), Visitor())
             online = online_now(state, now, self.timeout)
             changed = online != before.online

@@ -445,6 +445,10 @@ class Router:
     def upserting(upsert: Any) -> Any:
         async def handle(conn: asyncpg.Connection, events: list[Any]) -> None:
             for event in events:
-                await upsert(conn, event)
+                try:
+                    await upsert(conn, event)
+                except asyncpg.UniqueViolationError as exc:
+                    # Trying again cannot help: the record clashes with another one.
+                    raise Rejected(q.conflict_reason(exc)) from exc
 
         return handle

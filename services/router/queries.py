@@ -177,6 +177,20 @@ async def record_delivery(
 
 # --- shop data (newest `at` wins, so replays and reordering are harmless) ------------------------
 
+#: The shop data's unique constraints besides the keys, as the publisher would say it.
+_UNIQUE = {
+    "staff_token_sha256_key": "another staff member already has this API token (token_sha256)",
+    "discount_codes_folded": "the shop already has this discount code in another letter case",
+}
+
+
+def conflict_reason(exc: asyncpg.UniqueViolationError) -> str:
+    """Why a shop-data record cannot be kept (no value quoted: a token hash stays out of logs)."""
+    name = exc.constraint_name or "?"
+    what = _UNIQUE.get(name, f"it conflicts with another {exc.table_name or 'record'}")
+    return f"unique constraint {name} broken: {what}"
+
+
 
 async def upsert_shop(conn: asyncpg.Connection, e: Any) -> None:
     await conn.execute(

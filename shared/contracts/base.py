@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Self
 
 from pydantic import (
     AfterValidator,
@@ -13,14 +14,18 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 
 from shared.channels import CHANNELS
+from shared.storable import value_problem
 
 #: How far in the future a producer's clock may be before an event is refused.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 #: Events older than this are refused as ancient (a replayed archive, a broken clock).
 MAX_EVENT_AGE = timedelta(days=365)
+#: Amounts are stored as numeric(14,2): at most 12 digits before the decimal point.
+MAX_AMOUNT = Decimal("1e12")
 
 
 def _utc(value: datetime) -> datetime:
@@ -42,13 +47,15 @@ def _known_channel(value: str) -> str:
     return value
 
 
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?")
+
+
 def _decimal_string(value: str) -> str:
-    try:
-        d = Decimal(value)
-    except ArithmeticError as exc:
-        raise ValueError(f"{value!r} is not a decimal amount") from exc
-    if not d.is_finite() or d < 0:
-        raise ValueError(f"{value!r} is not a non-negative amount")
+    # Plain digits only: what every store reads alike (no exponent, sign, spaces, underscores).
+    if not _DECIMAL.fullmatch(value):
+        raise ValueError(f"{value!r} is not a decimal amount (digits, optionally a point)")
+    if Decimal(value) >= MAX_AMOUNT:
+        raise ValueError(f"{value!r} is too large an amount (below {MAX_AMOUNT:,.0f})")
     return value
 
 
@@ -69,6 +76,15 @@ class Contract(BaseModel):
     """Base of every event: strict about shape, tolerant of fields added later."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, str_max_length=100_000)
+
+    @model_validator(mode="after")
+    def _storable(self) -> Self:
+        # Refused here, where it is clear, rather than by the database after retries.
+        for name, value in self.__dict__.items():
+            problem = value_problem(value)
+            if problem:
+                raise ValueError(f"{name}: {problem}")
+        return self
 
 
 class Event(Contract):
