@@ -36,8 +36,22 @@ def _activity(shop_id: str, visitor_id: str, kind: str) -> ActivityEvent:
 
 
 async def _changes(prepared, visitor_id: str, expected: int) -> list[PresenceChanged]:
-    records = await read_topic(prepared, PRESENCE_CHANGES, lambda r: visitor_id.encode()
-                               in r.value, expected=expected, timeout=PRESENCE_TIMEOUT * 4)
+    """The visitor's changes, each once: the outbox publishes at least once, so a service
+    killed between the broker's acknowledgement and its own commit sends one again (with the
+    same event id, which is how readers tell)."""
+    seen: set[str] = set()
+
+    def new_change(record) -> bool:
+        if visitor_id.encode() not in record.value:
+            return False
+        event_id = PresenceChanged.model_validate_json(record.value).event_id
+        if event_id in seen:
+            return False
+        seen.add(event_id)
+        return True
+
+    records = await read_topic(prepared, PRESENCE_CHANGES, new_change, expected=expected,
+                               timeout=PRESENCE_TIMEOUT * 4)
     return [PresenceChanged.model_validate_json(r.value) for r in records]
 
 
