@@ -9,7 +9,8 @@ runs the services
 as processes, as in production; traffic comes from the load generator (`inbox/load/`), open
 loop, followed to its effects.
 
-1. raw ceiling: broker produce→consume, PostgreSQL inserts;
+1. raw ceiling: broker produce→consume, PostgreSQL inserts; the stack at rest (`inbox dev`, CPU of
+   every process over 30 s with nothing flowing);
 2. the highest rate of customer messages sustained end to end (`chat.inbound` → stored →
    on `inbox.timeline` → classified, tag on `classifier.tags`) with p99 ≤ 500 ms and nothing
    lost: the open-loop rate is stepped up until a step fails;
@@ -35,6 +36,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from benchmarks.rest import measure_at_rest
 from benchmarks.stack import BACKBONE, Stack, start_stack
 from inbox.demo import demo_shop, publish
 from inbox.dev.broker import choose_broker, start_broker
@@ -61,6 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TARGET_RATE = 5000  # customer messages/s end to end
 TARGET_P99_MS = 500  # … with p99 at most this
 TARGET_VS_BROKER = 0.10  # … and at least this share of the raw broker rate
+TARGET_REST = 5.0  # % of one core for every process of `inbox dev` with nothing flowing
 REPLY_RATE = 200  # replies/s
 TARGET_REPLY_P99_MS = 100
 
@@ -446,6 +449,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         say(f"  broker produce→consume {raw['broker_produce_consume']['per_second']:,} msg/s "
             f"(values {raw['broker_produce_consume']['value_bytes_median']} bytes median); "
             f"PostgreSQL inserts {raw['postgres_inserts']['per_second']:,} rows/s")
+    if wanted("rest"):
+        say("the stack at rest: inbox dev, every process over 30 s once it is ready")
+        results["rest"] = await asyncio.to_thread(measure_at_rest)
     if wanted("rate"):
         say(f"highest end-to-end rate of customer messages (steps of {args.step_seconds:g}s, "
             f"each on a fresh stack)")
@@ -494,6 +500,12 @@ def summary(results: dict[str, Any]) -> list[str]:
         lines.append(f"{'raw broker produce→consume':<46}{broker_rate:>10,} msg/s")
         lines.append(f"{'raw PostgreSQL inserts (batches of 500)':<46}"
                      f"{raw['postgres_inserts']['per_second']:>10,} rows/s")
+    if "rest" in results:
+        rest = results["rest"]
+        lines.append(f"{'the stack at rest (inbox dev, 30 s)':<46}"
+                     f"{rest['percent_of_one_core']:>9}% of a core  target ≤ {TARGET_REST}%: "
+                     + verdict(rest["percent_of_one_core"] <= TARGET_REST))
+        lines.append("  " + ", ".join(f"{k} {v}" for k, v in rest["by_part"].items() if v > 0))
     if "max_rate" in results:
         best = results["max_rate"]["max_sustained_rate"] or 0
         good = [s for s in results["max_rate"]["steps"] if s["ok"] and s["rate"] == best]
@@ -558,7 +570,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--shops", type=int, default=20)
     parser.add_argument("--quick", action="store_true",
                         help="conversations grow to 100k only (not 1M)")
-    parser.add_argument("--only", help="comma-separated: raw, rate, replies, scaling, growth")
+    parser.add_argument("--only",
+                        help="comma-separated: raw, rest, rate, replies, scaling, growth")
     parser.add_argument("--json", type=Path, default=ROOT / ".inbox" / "bench.json",
                         help="where to write the results (default .inbox/bench.json)")
     args = parser.parse_args(argv)
