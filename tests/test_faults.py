@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -57,14 +58,22 @@ async def faults() -> AsyncIterator[FaultStack]:
         yield stack
 
 
-@pytest.fixture(scope="module")
-async def load(faults: FaultStack) -> AsyncIterator[LoadSession]:
-    session = LoadSession(faults.settings, shops=3, progress=SOAK, run_id=unique("f")[-8:])
+@contextlib.asynccontextmanager
+async def load_on(stack: FaultStack, run_prefix: str) -> AsyncIterator[LoadSession]:
+    """The load generator's session against `stack`, started and stopped."""
+    session = LoadSession(stack.settings, shops=3, progress=SOAK,
+                          run_id=unique(run_prefix)[-8:])
     await session.start()
     try:
         yield session
     finally:
         await session.stop()
+
+
+@pytest.fixture(scope="module")
+async def load(faults: FaultStack) -> AsyncIterator[LoadSession]:
+    async with load_on(faults, "f") as session:
+        yield session
 
 
 @pytest.fixture(scope="module")
@@ -204,12 +213,8 @@ async def cluster() -> AsyncIterator[FaultStack]:
 
 @pytest.fixture
 async def cluster_load(cluster: FaultStack) -> AsyncIterator[LoadSession]:
-    session = LoadSession(cluster.settings, shops=3, progress=SOAK, run_id=unique("c")[-8:])
-    await session.start()
-    try:
+    async with load_on(cluster, "c") as session:
         yield session
-    finally:
-        await session.stop()
 
 
 #: How long the killed node of the three stays down before it is started again (the two left
