@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 
 from services.router import messenger_queries as mq
-from services.router import queries as q
+from services.router import shop_queries as sq
 from services.router.rules import preview
+from services.router.timeline import Timeline
 from shared.contracts import (
     MessengerEvent,
     MessengerOutbound,
@@ -57,9 +58,6 @@ from shared.messenger import (
 )
 from shared.topics import OUTBOUND_TOPICS
 
-if TYPE_CHECKING:
-    from services.router.handlers import Router
-
 CUSTOMER_TURNED_OFF = "Turned off by the customer from Messenger (Order update settings)."
 CUSTOMER_KEPT = "The customer chose to keep getting updates (Order update settings)."
 
@@ -70,8 +68,8 @@ def _conversation_id(shop_id: str, thread_ref: str) -> uuid.UUID:
 
 
 class OrderUpdates:
-    def __init__(self, router: Router) -> None:
-        self.router = router
+    def __init__(self, timeline: Timeline) -> None:
+        self.timeline = timeline
 
     # --- orders.events ----------------------------------------------------------------------------
 
@@ -91,7 +89,7 @@ class OrderUpdates:
             return
         tracking = (event.tracking.model_dump(mode="json", exclude_none=True) if event.tracking
                     else await mq.order_tracking(conn, event.shop_id, event.order_id)) or {}
-        shop_name = await q.shop_name(conn, event.shop_id)
+        shop_name = await sq.shop_name(conn, event.shop_id)
         text = order_update_text(update, event.order_number, shop_name, tracking)
         order_update = OrderUpdate(
             order_id=event.order_id,
@@ -248,7 +246,7 @@ class OrderUpdates:
             if turn_off:
                 conversation = await mq.lock_conversation(conn, consent["conversation_id"])
                 if conversation is not None:
-                    await self.router._timeline(
+                    await self.timeline.append(
                         conn, conversation,
                         item_id=derived_id("order_updates_off", event.event_id, str(consent_id)),
                         kind="order_updates_off", author="customer", at=event.at,
@@ -289,21 +287,12 @@ class OrderUpdates:
         `outbound.messenger`; its delivery result comes back like any reply's."""
         now = datetime.now(UTC)
         content = OutboundContent(text=text)
-        inserted = await q.insert_message(
-            conn, message_id=message_id, conversation_id=conversation["conversation_id"],
-            shop_id=conversation["shop_id"], direction="outbound", author="system",
-            channel="messenger", source_id=source_id, sent_at=now, text=text,
-            content=content.model_dump(mode="json", exclude_none=True),
-            delivery_status="pending",
-        )
-        if not inserted:
-            return
-        seq = await q.set_last_message(conn, conversation["conversation_id"], now, preview(text))
-        await self.router._timeline(
-            conn, conversation, item_id=message_id, kind="merchant_reply", author="system",
-            at=now, text=text, message_id=message_id,
-            data={"channel": "messenger", "kind": kind, **(data or {})}, seq=seq,
-        )
+        if not await self.timeline.store_outbound(
+            conn, conversation, message_id=message_id, author="system", channel="messenger",
+            source_id=source_id, at=now, text=text, content=content, preview=preview(text),
+            data={"channel": "messenger", "kind": kind, **(data or {})},
+        ):
+            return  # already sent: a replayed event
         outbound = MessengerOutbound(
             event_id=str(message_id),
             message_id=str(message_id),
@@ -314,10 +303,10 @@ class OrderUpdates:
             recipient=recipient,
             content=content,
             created_at=now,
-            shop_name=await q.shop_name_of(conn, conversation),
+            shop_name=await sq.shop_name_of(conn, conversation),
             conversation_channel="messenger",
             order_update=order_update,
             quick_replies=quick_replies or [],
             order_updates_settings=settings,
         )
-        await self.router.outbox.add(conn, OUTBOUND_TOPICS["messenger"], outbound)
+        await self.timeline.publish(conn, OUTBOUND_TOPICS["messenger"], outbound)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.router import queries as q
+from services.router import shop_queries as sq
+from services.router.commands import Commands
 from services.router.handlers import Router
+from services.router.order_updates import OrderUpdates
+from services.router.timeline import Timeline
 from shared.kafka.consumer import Subscription
 from shared.service import Service
 from shared.topics import (
@@ -25,20 +28,26 @@ from shared.topics import (
 
 
 def build(service: Service) -> None:
-    router = Router(service.outbox, timedelta(seconds=service.settings.presence_timeout_seconds))
+    # One timeline (and outbox) for every handler that writes to a conversation.
+    timeline = Timeline(service.outbox)
+    order_updates = OrderUpdates(timeline)
+    commands = Commands(
+        timeline, order_updates, timedelta(seconds=service.settings.presence_timeout_seconds)
+    )
+    router = Router(timeline, order_updates)
     service.consume(
         [
             Subscription(CHAT_INBOUND, router.on_chat_inbound),
-            Subscription(INBOX_COMMANDS, router.on_command),
+            Subscription(INBOX_COMMANDS, commands.on_command),
             Subscription(DELIVERY_RESULTS, router.on_delivery_result),
             Subscription(STOREFRONT_CART, router.on_cart),
             Subscription(ORDERS_EVENTS, router.on_order),
             Subscription(CLASSIFIER_TAGS, router.on_topic_tag),
             Subscription(PRESENCE_CHANGES, router.on_presence),
-            Subscription(MESSENGER_EVENTS, router.order_updates.on_messenger_events),
-            Subscription(SHOP_SHOPS, Router.upserting(q.upsert_shop)),
-            Subscription(SHOP_STAFF, Router.upserting(q.upsert_staff)),
-            Subscription(SHOP_PRODUCTS, Router.upserting(q.upsert_product)),
-            Subscription(SHOP_DISCOUNTS, Router.upserting(q.upsert_discount)),
+            Subscription(MESSENGER_EVENTS, order_updates.on_messenger_events),
+            Subscription(SHOP_SHOPS, Router.upserting(sq.upsert_shop)),
+            Subscription(SHOP_STAFF, Router.upserting(sq.upsert_staff)),
+            Subscription(SHOP_PRODUCTS, Router.upserting(sq.upsert_product)),
+            Subscription(SHOP_DISCOUNTS, Router.upserting(sq.upsert_discount)),
         ]
     )
