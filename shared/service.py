@@ -19,13 +19,14 @@ from fastapi import FastAPI
 
 from shared.config import Settings, get_settings, http_port_for
 from shared.db.migrate import migrate
-from shared.db.outbox import Outbox, OutboxRelay
+from shared.db.outbox import Outbox
 from shared.db.pool import create_pool, record_pool_usage
 from shared.health import Health
 from shared.http import HttpServer, side_door
 from shared.kafka.admin import BrokerProbe, wait_for_broker
 from shared.kafka.consumer import ConsumeLoop, Subscription
 from shared.kafka.producer import EventProducer
+from shared.kafka.relay import OutboxRelay
 from shared.logs import setup_logging
 
 log = logging.getLogger(__name__)

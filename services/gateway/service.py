@@ -13,6 +13,7 @@ from services.gateway import live, storefront, web, webhooks
 from services.gateway.api import router as merchant_api
 from services.gateway.limits import RequestGuard
 from shared.config import Settings, get_settings
+from shared.contracts.base import error_sentence
 from shared.service import Service
 
 DESCRIPTION = """\
@@ -43,19 +44,16 @@ _INVALID = "The request is invalid or refused by the rules; `detail` says why."
 _WHERE = {"body": "body field", "query": "query parameter", "path": "path parameter"}
 
 
+def _place(loc: list[str]) -> str:
+    """Where in the request an error is: "body field x.y", "request body", or nowhere."""
+    if len(loc) > 1:
+        return f"{_WHERE.get(loc[0], loc[0])} {'.'.join(loc[1:])}"
+    return "request body" if loc == ["body"] else ""
+
+
 def _validation_detail(exc: RequestValidationError) -> str:
     """FastAPI's list of validation errors as one readable message."""
-    parts = []
-    for error in exc.errors():
-        loc = [str(p) for p in error.get("loc", ())]
-        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
-        if len(loc) > 1:
-            parts.append(f"{_WHERE.get(loc[0], loc[0])} {'.'.join(loc[1:])}: {message}")
-        elif loc == ["body"]:
-            parts.append(f"request body: {message}")
-        else:
-            parts.append(message)
-    return "; ".join(parts) or "invalid request"
+    return error_sentence(exc.errors(), where=_place) or "invalid request"
 
 
 async def _on_validation_error(request: Request, exc: Any) -> JSONResponse:

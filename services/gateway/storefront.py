@@ -43,9 +43,9 @@ from pydantic import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.gateway import live
-from services.gateway.api.common import validation_message
+from services.gateway.api.common import parse_uuid
 from shared.contracts import ActivityEvent, CartEvent, ChatInbound
-from shared.contracts.base import Email, ShortText
+from shared.contracts.base import Email, ShortText, error_sentence
 from shared.contracts.ingress import Cart
 from shared.ids import derived_id
 from shared.links import valid_signature
@@ -141,7 +141,7 @@ def _parse(model: type[M], raw: bytes) -> M:
     try:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
-        raise HTTPException(422, validation_message(exc) or "invalid request body") from None
+        raise HTTPException(422, error_sentence(exc.errors()) or "invalid request body") from None
 
 
 def _pool(request: Request) -> asyncpg.Pool:
@@ -335,10 +335,7 @@ async def resume_chat(request: Request) -> ChatSession:
 
 
 async def _resume(request: Request, shop_id: str, conversation_id: str) -> ChatSession:
-    try:
-        cid = uuid.UUID(conversation_id)
-    except ValueError:
-        raise HTTPException(404, "conversation not found") from None
+    cid = parse_uuid(conversation_id, "conversation not found")
     row = await _pool(request).fetchrow(
         """SELECT thread_ref, visitor_id, customer_name, customer_email FROM conversations
            WHERE shop_id = $1 AND conversation_id = $2 AND channel = $3""",
@@ -392,7 +389,7 @@ async def post_message(request: Request, credentials: ChatCredentials) -> Posted
             text=body.text, sent_at=now, customer=customer or None, visitor_id=chat.visitor_id,
         )
     except ValidationError as exc:
-        raise HTTPException(422, validation_message(exc)) from None
+        raise HTTPException(422, error_sentence(exc.errors())) from None
     await _publish(request, CHAT_INBOUND, event)
     return Posted(
         message_id=str(derived_id("message", chat.shop_id, event_id)),
@@ -556,7 +553,7 @@ async def cart(request: Request, shop_id: str) -> dict[str, str]:
                      "price": str(product["price"])},
         )
     except ValidationError as exc:
-        raise HTTPException(422, validation_message(exc)) from None
+        raise HTTPException(422, error_sentence(exc.errors())) from None
     await _publish(request, STOREFRONT_CART, event)
     return {"status": "accepted"}
 

@@ -46,6 +46,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.gateway import messenger_queries as mq
 from shared.contracts import ChatInbound, MessengerEvent
+from shared.contracts.base import error_sentence
 from shared.contracts.meta_webhook import (
     ITEM_KINDS,
     Entry,
@@ -104,9 +105,8 @@ def _digest(*parts: Any) -> str:
 
 
 def _reason(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
-        for e in exc.errors(include_url=False)[:5]
+    return error_sentence(
+        exc.errors(include_url=False), unlocated="message", limit=5, keep_prefix=True
     )[:1500]
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -26,6 +27,29 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 MAX_EVENT_AGE = timedelta(days=365)
 #: Amounts are stored as numeric(14,2): at most 12 digits before the decimal point.
 MAX_AMOUNT = Decimal("1e12")
+
+
+def error_sentence(
+    errors: Sequence[Mapping[str, Any]],
+    *,
+    where: Callable[[list[str]], str] = ".".join,
+    unlocated: str = "",
+    limit: int | None = None,
+    keep_prefix: bool = False,
+) -> str:
+    """Validation errors (pydantic's or FastAPI's `errors()`) as one readable sentence.
+
+    Each error reads "where: message", or only the message when it has no place (`where` of its
+    `loc`, else `unlocated`); at most `limit` of them, joined by "; ".
+    """
+    parts = []
+    for error in errors[:limit]:
+        message = str(error.get("msg", "invalid"))
+        if not keep_prefix:  # pydantic's wrapping of a validator's ValueError says nothing
+            message = message.removeprefix("Value error, ")
+        place = where([str(p) for p in error.get("loc", ())]) or unlocated
+        parts.append(f"{place}: {message}" if place else message)
+    return "; ".join(parts)
 
 
 def _utc(value: datetime) -> datetime:

@@ -27,6 +27,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
 from shared.config import Settings
+from shared.contracts.base import error_sentence
 from shared.db import inbox
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.health import Health
@@ -94,11 +95,9 @@ class _Item:
 
 def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
-        parts = []
-        for err in exc.errors(include_url=False)[:10]:
-            where = ".".join(str(p) for p in err["loc"]) or "message"
-            parts.append(f"{where}: {err['msg']}")
-        return "; ".join(parts)
+        return error_sentence(
+            exc.errors(include_url=False), unlocated="message", limit=10, keep_prefix=True
+        )
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 

@@ -16,6 +16,7 @@ from services.gateway.api.common import (
     Accepted,
     Staff,
     build_command,
+    command_on,
     conversation_or_404,
     errors,
     pool,
@@ -184,8 +185,7 @@ async def assign(request: Request, staff: Staff, conversation_id: str, body: Ass
     responses=errors(404, 503),
 )
 async def unassign(request: Request, staff: Staff, conversation_id: str) -> Accepted:
-    conversation = await conversation_or_404(request, staff, conversation_id)
-    return await send_command(request, staff, conversation, UnassignCommand)
+    return await command_on(request, staff, conversation_id, UnassignCommand)
 
 
 @router.post(
@@ -197,8 +197,7 @@ async def unassign(request: Request, staff: Staff, conversation_id: str) -> Acce
 async def set_status(
     request: Request, staff: Staff, conversation_id: str, body: StatusIn
 ) -> Accepted:
-    conversation = await conversation_or_404(request, staff, conversation_id)
-    return await send_command(request, staff, conversation, SetStatusCommand, status=body.status)
+    return await command_on(request, staff, conversation_id, SetStatusCommand, status=body.status)
 
 
 @router.post(
@@ -208,8 +207,7 @@ async def set_status(
     responses=errors(404, 503),
 )
 async def mark_unread(request: Request, staff: Staff, conversation_id: str) -> Accepted:
-    conversation = await conversation_or_404(request, staff, conversation_id)
-    return await send_command(request, staff, conversation, MarkUnreadCommand)
+    return await command_on(request, staff, conversation_id, MarkUnreadCommand)
 
 
 @router.put(
@@ -223,8 +221,9 @@ async def set_subject(
 ) -> Accepted:
     if not may_see_subject(staff.permissions):
         raise HTTPException(403, "setting the subject needs the messaging permission")
-    conversation = await conversation_or_404(request, staff, conversation_id)
-    return await send_command(request, staff, conversation, SetSubjectCommand, subject=body.subject)
+    return await command_on(
+        request, staff, conversation_id, SetSubjectCommand, subject=body.subject
+    )
 
 
 @router.post(
@@ -234,8 +233,7 @@ async def set_subject(
     responses=errors(404, 422, 503),
 )
 async def add_note(request: Request, staff: Staff, conversation_id: str, body: NoteIn) -> Accepted:
-    conversation = await conversation_or_404(request, staff, conversation_id)
-    return await send_command(request, staff, conversation, AddNoteCommand, text=body.text)
+    return await command_on(request, staff, conversation_id, AddNoteCommand, text=body.text)
 
 
 @router.post(

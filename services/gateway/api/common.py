@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.gateway import queries as q
 from services.gateway.auth import StaffMember, current_staff
+from shared.contracts.base import error_sentence
+from shared.ids import uuid_or_none
 from shared.topics import INBOX_COMMANDS
 
 log = logging.getLogger(__name__)
@@ -58,10 +60,11 @@ def pool(request: Request) -> asyncpg.Pool:
 
 
 def parse_uuid(value: str, not_found: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise HTTPException(404, not_found) from None
+    """An id from the URL; a malformed one names nothing, so it is simply not found."""
+    parsed = uuid_or_none(value)
+    if parsed is None:
+        raise HTTPException(404, not_found)
+    return parsed
 
 
 async def conversation_or_404(
@@ -76,22 +79,12 @@ async def conversation_or_404(
     return row
 
 
-def validation_message(exc: ValidationError) -> str:
-    """A contract's validation errors as one readable sentence."""
-    parts = []
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        field = ".".join(str(p) for p in error.get("loc", ()))
-        parts.append(f"{field}: {message}" if field else message)
-    return "; ".join(parts)
-
-
 def build_command(model: type[BaseModel], **fields: Any) -> Any:
     """Build a command of `inbox.commands`; whatever its contract refuses is a 422."""
     try:
         return model(command_id=str(uuid.uuid4()), **fields)
     except ValidationError as exc:
-        raise HTTPException(422, validation_message(exc)) from None
+        raise HTTPException(422, error_sentence(exc.errors())) from None
 
 
 async def send_command(
@@ -111,6 +104,19 @@ async def send_command(
         staff_id=staff.staff_id,
         **fields,
     ))
+
+
+async def command_on(
+    request: Request, staff: StaffMember, conversation_id: str, model: type[BaseModel],
+    **fields: Any,
+) -> Accepted:
+    """Queue the staff member's command on one of their shop's conversations (else a 404).
+
+    A helper, not a FastAPI dependency, so that a malformed body is still a 422 before the
+    lookup's 404, as it is for every endpoint.
+    """
+    conversation = await conversation_or_404(request, staff, conversation_id)
+    return await send_command(request, staff, conversation, model, **fields)
 
 
 async def publish(request: Request, command: Any) -> Accepted:
