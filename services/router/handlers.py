@@ -22,7 +22,7 @@ from shared.contracts import (
     PresenceChanged,
     TopicTag,
 )
-from shared.ids import derived_id
+from shared.ids import derived_id, uuid_or_none
 from shared.kafka.consumer import Rejected
 from shared.rules import IMAGE_REFUSED, add_topic, cart_event_text, cart_header, order_status
 
@@ -122,10 +122,9 @@ class Router:
         batch, which the consume loop then applies one tag at a time."""
         keys: dict[tuple[uuid.UUID, str], list[TopicTag]] = {}
         for tag in tags:
-            try:
-                conversation_id = uuid.UUID(tag.conversation_id)
-            except ValueError:
-                raise Rejected(f"unknown conversation {tag.conversation_id!r}") from None
+            conversation_id = uuid_or_none(tag.conversation_id)
+            if conversation_id is None:
+                raise Rejected(f"unknown conversation {tag.conversation_id!r}")
             keys.setdefault((conversation_id, tag.shop_id), []).append(tag)
         topics = await q.lock_conversation_topics(conn, list(keys))
         for key, found in keys.items():

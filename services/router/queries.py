@@ -10,13 +10,14 @@ from typing import Any
 
 import asyncpg
 
+from shared.ids import uuid_or_none
+
 
 async def lock_conversation(
     conn: asyncpg.Connection, shop_id: str, conversation_id: str
 ) -> asyncpg.Record | None:
-    try:
-        conversation_uuid = uuid.UUID(conversation_id)
-    except ValueError:
+    conversation_uuid = uuid_or_none(conversation_id)
+    if conversation_uuid is None:
         return None
     # With the shop's name, which a message sent from here carries (one round trip, not two).
     return await conn.fetchrow(
@@ -159,9 +160,8 @@ async def record_delivery(
     at: datetime,
 ) -> asyncpg.Record | None:
     """Record a delivery outcome; returns the message, or None when it is unknown."""
-    try:
-        message_uuid = uuid.UUID(message_id)
-    except ValueError:
+    message_uuid = uuid_or_none(message_id)
+    if message_uuid is None:
         return None
     return await conn.fetchrow(
         """UPDATE messages SET delivery_status = $2, delivery_reason = $3, delivered_at = $4
