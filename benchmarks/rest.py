@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,6 +92,4 @@ def measure_at_rest(seconds: float = 30.0, start_timeout: float = 180.0) -> dict
             stack.wait(90)
         except subprocess.TimeoutExpired:
             stack.kill()
-        import shutil
-
         shutil.rmtree(workdir, ignore_errors=True)

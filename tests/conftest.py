@@ -26,7 +26,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from inbox.dev.broker import Broker, choose_broker, start_broker
+from inbox.dev.broker import Broker, choose_broker, settings_env, start_broker
 from inbox.dev.postgres import start_postgres
 from inbox.dev.processes import free_port, spawn, stop
 from shared.config import Settings
@@ -194,8 +194,7 @@ class ServiceProcess:
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "KAFKA_ENABLE_IDEMPOTENCE": str(settings.kafka_enable_idempotence).lower(),
-            "KAFKA_FETCH_MAX_WAIT_MS": str(settings.kafka_fetch_max_wait_ms),
+            **settings_env(settings),
             "DATABASE_URL": settings.database_url,
             "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
             "HTTP_PORT": str(self.port),

@@ -25,8 +25,8 @@ from shared.config import Settings
 from shared.topics import CHAT_INBOUND
 from tests.conftest import ROOT, read_topic
 
-KAFKA_MISSING = choose_broker()[1] or (
-    "INBOX_BROKER=tansu" if choose_broker()[0] == "tansu" else None)
+_KIND, _WHY = choose_broker()
+KAFKA_MISSING = _WHY or ("INBOX_BROKER=tansu" if _KIND == "tansu" else None)
 
 
 def _descendants(pid: int) -> list[psutil.Process]:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from inbox.dev import kafka
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
+from shared.config import Settings
 
 BrokerKind = Literal["kafka", "tansu"]
 
@@ -33,6 +34,14 @@ TANSU_CLIENT_SETTINGS: dict[str, Any] = {
     "kafka_enable_idempotence": False,
     "kafka_fetch_max_wait_ms": 20,
 }
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The broker-dependent settings (those Tansu sets otherwise) as the environment of a
+    service process."""
+    values = {k: getattr(settings, k) for k in TANSU_CLIENT_SETTINGS}
+    return {k.upper(): str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in values.items()}
 
 
 def choose_broker() -> tuple[BrokerKind, str | None]:
@@ -77,8 +86,7 @@ class Broker:
 
     def client_env(self) -> dict[str, str]:
         """The same, as the environment of a service process."""
-        return {k.upper(): str(v).lower() if isinstance(v, bool) else str(v)
-                for k, v in self.client_settings.items()}
+        return settings_env(Settings(**self.client_settings))
 
     @property
     def running(self) -> bool:

@@ -70,9 +70,8 @@ class Supervised:
     @classmethod
     def broker(cls, broker: Broker) -> Supervised:
         """The broker already started, restarted like a service if it dies (on its data)."""
-        child = cls("broker", broker.args, dict(os.environ), broker.log_path, broker.port,
-                    process=broker.process)
-        return child
+        return cls("broker", broker.args, dict(os.environ), broker.log_path, broker.port,
+                   process=broker.process)
 
     def check(self, now: float) -> None:
         """Restart after a crash, with a backoff that grows while it keeps crashing."""
