@@ -13,8 +13,12 @@ function dialogShell(title, { wide = false } = {}) {
     el("header", { class: "dialog-header" }, heading, close), body);
   close.addEventListener("click", () => dialog.close());
   dialog.addEventListener("close", () => {
+    // The close event comes a moment after the dialog closed: the keyboard goes back to the
+    // opener only if the merchant has not already put it somewhere else meanwhile.
+    const active = document.activeElement;
+    const unclaimed = !active || active === document.body || active === opener || dialog.contains(active);
     dialog.remove();
-    if (opener && document.contains(opener)) opener.focus();
+    if (unclaimed && opener && document.contains(opener)) opener.focus();
   });
   document.body.append(dialog);
   return { dialog, body };
