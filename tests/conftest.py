@@ -217,16 +217,8 @@ class ServiceProcess:
         )
 
     async def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{self.url}/readyz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.2)
-        raise TimeoutError(f"{self.name} not ready:\n{self.log_tail()}")
+        await wait_answering(f"{self.url}/readyz", self.process, self.name, self.log_tail,
+                             timeout)
 
     def kill(self) -> None:
         import signal
@@ -241,6 +233,21 @@ class ServiceProcess:
         if not self.log_path.exists():
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def wait_answering(url: str, process: Any, name: str, log: Callable[[], str],
+                         timeout: float) -> None:
+    """Until `url` answers 200; fails at once, with `log()`, if the process exits first."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(url)).status_code == 200:
+                    return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{name} not ready:\n{log()}")
 
 
 #: The Messenger app's secrets in the tests; the Graph API stand-in signs webhooks with them.
@@ -271,16 +278,8 @@ class GraphApiStandIn:
         )
 
     async def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"graph API stand-in exited: {self.log_path}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{self.url}/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise TimeoutError("graph API stand-in not ready")
+        await wait_answering(f"{self.url}/healthz", self.process, "graph API stand-in",
+                             lambda: str(self.log_path), timeout)
 
 
 @pytest.fixture(scope="session")
@@ -292,6 +291,33 @@ async def graph_api(workdir: Path) -> AsyncIterator[GraphApiStandIn]:
         yield stand_in
     finally:
         stop(stand_in.process)
+
+
+@pytest.fixture
+async def meta(graph_api: GraphApiStandIn) -> Any:
+    """Meta's side of the stand-in: a customer writing, the sends the Page made."""
+    from tests.messenger_support import Meta  # it imports this module
+
+    return Meta(graph_api.url)
+
+
+@pytest.fixture
+async def clock(stack: dict[str, ServiceProcess], meta: Any) -> AsyncIterator[Any]:
+    """The notifier's and Meta's clocks, moved together; put back after the test."""
+    from tests.messenger_support import Clock
+
+    moved = Clock(stack["notifier"].url, meta)
+    yield moved
+    await moved.set(0)
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Any]:
+    """Headless Chromium, one per test module."""
+    from tests.test_browser_support import launch
+
+    async for b in launch():
+        yield b
 
 
 def backbone(settings: Settings, workdir: Path, smtp_url: str, graph_api_url: str

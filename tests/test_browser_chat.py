@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,25 +19,13 @@ from tests.test_api_support import client
 from tests.test_browser_support import (
     UI_TIMEOUT_MS,
     customer_page,
-    launch,
+    expect,
     merchant_page,
     requires_browser,
     start_chat,
 )
 
 pytestmark = [requires_browser, pytest.mark.timeout(240)]
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async for b in launch():
-        yield b
-
-
-def expect(locator: Any) -> Any:
-    from playwright.async_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 async def test_a_customer_and_the_merchant_chat_live(browser, stack, producer, db, smtp,

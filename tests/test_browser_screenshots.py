@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,7 +17,7 @@ from tests.helpers import chat_message, new_shop
 from tests.test_browser_support import (
     UI_TIMEOUT_MS,
     customer_page,
-    launch,
+    expect,
     merchant_page,
     requires_browser,
     start_chat,
@@ -33,18 +31,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DESKTOP = {"viewport": {"width": 1440, "height": 900}}
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
          "device_scale_factor": 2}
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async for b in launch():
-        yield b
-
-
-def expect(locator: Any) -> Any:
-    from playwright.async_api import expect as playwright_expect
-
-    return playwright_expect(locator)
 
 
 @pytest.fixture

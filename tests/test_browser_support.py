@@ -56,6 +56,13 @@ async def launch() -> AsyncIterator[Any]:
             await browser.close()
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's assertions that wait (imported late: the package may be missing)."""
+    from playwright.async_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 #: A stand-in for the browser's Notification API that records what the page shows (headless
 #: Chromium has no notification centre to look at).
 FAKE_NOTIFICATIONS = """

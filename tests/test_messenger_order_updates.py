@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from shared.ids import derived_id
 from shared.messenger import ORDER_UPDATE_SETTINGS, ORDER_UPDATES_OFF, user_ref_thread
 from shared.topics import MESSENGER_EVENTS
 from tests.conftest import eventually, read_topic
 from tests.helpers import unique
 from tests.messenger_support import (
-    Clock,
-    Meta,
     accepted,
     messenger_shop,
     numeric_id,
@@ -24,18 +20,6 @@ from tests.messenger_support import (
     template_of,
     text_of,
 )
-
-
-@pytest.fixture
-async def meta(graph_api) -> Meta:
-    return Meta(graph_api.url)
-
-
-@pytest.fixture
-async def clock(stack, meta):
-    moved = Clock(stack["notifier"].url, meta)
-    yield moved
-    await moved.set(0)
 
 
 def _to(send: dict, **recipient: str) -> bool:

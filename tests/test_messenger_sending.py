@@ -7,7 +7,6 @@ import asyncio
 import re
 
 import httpx
-import pytest
 
 from services.notifier.messenger.planner import RETIRED_TAGS
 from shared.contracts import DeliveryResult
@@ -15,7 +14,6 @@ from shared.topics import DELIVERY_RESULTS
 from tests.conftest import eventually, read_topic
 from tests.helpers import unique
 from tests.messenger_support import (
-    Clock,
     Meta,
     accepted,
     messenger_shop,
@@ -24,18 +22,6 @@ from tests.messenger_support import (
     publish_order,
     text_of,
 )
-
-
-@pytest.fixture
-async def meta(graph_api) -> Meta:
-    return Meta(graph_api.url)
-
-
-@pytest.fixture
-async def clock(stack, meta):
-    moved = Clock(stack["notifier"].url, meta)
-    yield moved
-    await moved.set(0)
 
 
 async def _customer_writes(db, meta: Meta, shop, psid: str, text: str = "Hello!"):
