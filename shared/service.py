@@ -157,17 +157,21 @@ class Service:
 
     async def _watch(self, check: str, probe: Callable[[], Awaitable[object]],
                      ok_detail: str, after: Callable[[], None] | None = None) -> None:
-        """Readiness follows the dependency: `probe` every 2 s (3 s to answer)."""
+        """Readiness follows the dependency: `probe` every 5 s while it answers (3 s to answer),
+        every second while it does not, so that a recovery shows soon. (Each probe is a request
+        the broker and the database serve: at rest they are most of what a service costs.)"""
         while True:
             try:
                 async with asyncio.timeout(3):
                     await probe()
                 self.health.set(check, True, ok_detail)
+                pause = 5.0
             except Exception as exc:
                 self.health.set(check, False, f"{type(exc).__name__}: {exc}".rstrip(": "))
+                pause = 1.0
             if after is not None:
                 after()
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(pause)
 
     async def _watch_db(self) -> None:
         await self._watch("postgres", lambda: self.pool.fetchval("SELECT 1"), "connected",

@@ -32,6 +32,11 @@ DEV_JVM_OPTIONS = ("-XX:TieredStopAtLevel=1",)
 JVM_OPTIONS = (
     *HEAP,
     "-XX:+UseSerialGC",  # two cores: no parallel collector threads to wake at rest
+    # At rest: no shared-memory counters sampled every 50 ms (jstat's; jcmd still attaches by
+    # pid), no safepoint forced every second when nothing needs one.
+    "-XX:-UsePerfData",
+    "-XX:+UnlockDiagnosticVMOptions",
+    "-XX:GuaranteedSafepointInterval=0",
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
     f"-Dlog4j2.configurationFile={LOG_CONFIG}",

@@ -15,7 +15,7 @@ def find_prometheus() -> str | None:
     return shutil.which("prometheus")
 
 
-def scrape_config(targets: dict[str, int], rules: Path = RULES, interval: str = "5s") -> str:
+def scrape_config(targets: dict[str, int], rules: Path = RULES, interval: str = "15s") -> str:
     """The production scrape configuration's jobs, with the local ports as static targets."""
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},

@@ -42,6 +42,11 @@ from shared.kafka.producer import EventProducer
 SERVICES = ("router", "notifier", "presence", "classifier", "gateway")
 STATE_DIR = Path(".inbox")
 DEV_ENV_FILE = STATE_DIR / "dev.env"
+#: Partitions of each topic the stack creates (KAFKA_TOPIC_PARTITIONS overrides; production's
+#: default is 8, as in docker-compose.yml): one machine needs little parallelism, and every
+#: consumer's idle long poll names each partition it reads, which is most of the broker's work
+#: at rest.
+DEV_TOPIC_PARTITIONS = "2"
 #: The development Messenger app: the Graph API stand-in signs webhooks with this secret.
 DEV_MESSENGER_APP_SECRET = "development-messenger-app-secret"
 DEV_MESSENGER_VERIFY_TOKEN = "development-messenger-verify-token"
@@ -138,6 +143,8 @@ class DevStack:
         graph_port = free_port(8990)
         settings = Settings(
             kafka_bootstrap_servers=self.broker.bootstrap_servers,
+            kafka_topic_partitions=int(os.environ.get("KAFKA_TOPIC_PARTITIONS",
+                                                      DEV_TOPIC_PARTITIONS)),
             **self.broker.client_settings,
             database_url=database_url,
             smtp_url=f"smtp://127.0.0.1:{smtp_port}",
@@ -152,6 +159,7 @@ class DevStack:
             "KAFKA_SESSION_TIMEOUT_MS": "10000",
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
             **self.broker.client_env(),
             "DATABASE_URL": settings.database_url,
             "SMTP_URL": settings.smtp_url,

@@ -80,6 +80,9 @@ def consumer_options(settings: Settings, client_id: str, *, group_id: str | None
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        # The background fetcher wakes on its own events (an answer, records consumed, a new
+        # assignment); its fallback tick needs to be no shorter than a fetch can wait.
+        "consumer_timeout_ms": max(200, settings.kafka_fetch_max_wait_ms),
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
         "max_poll_records": settings.kafka_max_poll_records,
