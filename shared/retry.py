@@ -96,6 +96,8 @@ class Retry:
         `initial / 2` and `initial`; each next one doubles, up to `cap`. `attempts` and
         `deadline` (seconds since the first try) bound the retrying; without them it goes on
         until it works. `stopping`, once set, ends a wait at once."""
+        if on_retry is not None and not callable(on_retry):
+            raise TypeError(f"on_retry must be callable, not {type(on_retry).__name__}")
         self._stopping = stopping
         self._on_retry = on_retry
         stops = [stop_after_attempt(attempts)] if attempts is not None else []

@@ -7,7 +7,10 @@ import asyncio
 
 import pytest
 
+from inbox.dev.processes import free_port
+from shared.config import Settings
 from shared.health import Health
+from shared.kafka.admin import BrokerUnreachable, wait_for_broker
 from shared.retry import Retry, Stopped
 
 
@@ -148,3 +151,16 @@ async def test_one_policy_serves_concurrent_retryings():
     works = [Flaky(2), Flaky(2), Flaky(2)]
     assert await asyncio.gather(*(policy.call(w) for w in works)) == ["done"] * 3
     assert [w.calls for w in works] == [3, 3, 3]
+
+
+def test_a_hook_must_be_callable():
+    with pytest.raises(TypeError, match="on_retry"):
+        Retry(ConnectionError, on_retry=(print,))
+
+
+async def test_waiting_for_a_broker_that_is_not_there_reports_then_gives_up():
+    settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
+    reasons: list[str] = []
+    with pytest.raises(BrokerUnreachable, match="connection refused"):
+        await asyncio.wait_for(wait_for_broker(settings, patience=0.5, report=reasons.append), 30)
+    assert len(reasons) > 1 and all("connection refused" in r for r in reasons)

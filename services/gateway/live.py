@@ -238,11 +238,12 @@ class LiveHub:
 
     async def run(self) -> None:
         first = True
+
+        def broker_lost(exc: BaseException, delay: float) -> None:
+            log.warning("live updates: broker error %s; reconnecting in %.1fs", exc, delay)
+
         # Stopping ends the reading; a wait to reconnect ends when the service cancels this task.
-        reconnecting = Retry(KafkaError, initial=0.5, cap=10.0, on_retry=(
-            lambda exc, delay: log.warning("live updates: broker error %s; reconnecting in %.1fs",
-                                           exc, delay)))
-        async for attempt in reconnecting:
+        async for attempt in Retry(KafkaError, initial=0.5, cap=10.0, on_retry=broker_lost):
             if self._stopping:
                 return
             with attempt:

@@ -255,10 +255,12 @@ class DeliveryWorker:
         """The outcome of a send that left is known only here: it is recorded once the database
         answers, however long that takes (the lease is renewed meanwhile), never left to be
         reported as of unknown outcome."""
-        recording = Retry(TRANSIENT_DB_ERRORS, initial=0.5, cap=5.0, on_retry=(
-            lambda exc, delay: log.warning("recording the outcome of %s: %s; trying again in "
-                                           "%.1fs", message.message_id, exc, delay)))
-        async for record_try in recording:
+        def failed(exc: BaseException, delay: float) -> None:
+            log.warning("recording the outcome of %s: %s; trying again in %.1fs",
+                        message.message_id, exc, delay)
+
+        async for record_try in Retry(TRANSIENT_DB_ERRORS, initial=0.5, cap=5.0,
+                                      on_retry=failed):
             with record_try:
                 try:
                     async with self._pool.acquire() as conn, conn.transaction():

@@ -141,9 +141,11 @@ async def wait_for_broker(settings: Settings, patience: float = 60.0,
                 report(reason)
             raise BrokerUnreachable(reason) from exc
 
-    await Retry(BrokerUnreachable, initial=0.5, cap=5.0, deadline=patience, on_retry=(
-        lambda exc, delay: log.warning("broker not ready (%s); retrying in %.1fs", exc, delay),
-    )).call(reach)
+    def not_ready(exc: BaseException, delay: float) -> None:
+        log.warning("broker not ready (%s); retrying in %.1fs", exc, delay)
+
+    await Retry(BrokerUnreachable, initial=0.5, cap=5.0, deadline=patience,
+                on_retry=not_ready).call(reach)
 
 
 class BrokerProbe:

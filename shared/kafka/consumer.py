@@ -379,7 +379,9 @@ class ConsumeLoop:
         async def publish() -> None:
             await (await self._producer.send_raw(dlq_topic(record.topic), value, key, headers))
 
-        await Retry(KafkaError, initial=0.2, cap=5.0, stopping=self._stopping, on_retry=(
-            lambda exc, delay: log.warning("%s: DLQ publish failed, retrying in %.1fs: %s",
-                                           self.name, delay, exc))).call(publish)
+        def failed(exc: BaseException, delay: float) -> None:
+            log.warning("%s: DLQ publish failed, retrying in %.1fs: %s", self.name, delay, exc)
+
+        await Retry(KafkaError, initial=0.2, cap=5.0, stopping=self._stopping,
+                    on_retry=failed).call(publish)
         EVENTS_DEAD_LETTERED.labels(record.topic, kind).inc()
