@@ -28,6 +28,7 @@ from shared.kafka.consumer import ConsumeLoop, Subscription
 from shared.kafka.producer import EventProducer
 from shared.kafka.relay import OutboxRelay
 from shared.logs import setup_logging
+from shared.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -106,16 +107,14 @@ class Service:
             await http_task
 
     async def _connect_db(self) -> None:
-        delay = 0.5
-        while True:
-            try:
-                self.pool = await create_pool(self.settings)
-                break
-            except (OSError, asyncpg.PostgresError) as exc:
-                self.health.set("postgres", False, str(exc))
-                log.warning("PostgreSQL not reachable (%s); retrying", exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        def unreachable(exc: BaseException, delay: float) -> None:
+            self.health.set("postgres", False, str(exc))
+            log.warning("PostgreSQL not reachable (%s); retrying in %.1fs", exc, delay)
+
+        # Until it answers: a stop meanwhile cancels the start, and with it this wait.
+        connecting = Retry((OSError, asyncpg.PostgresError), initial=0.5, cap=5.0,
+                           on_retry=unreachable)
+        self.pool = await connecting.call(lambda: create_pool(self.settings))
         if self.settings.database_migrate_on_start:
             async with self.pool.acquire() as conn:
                 await migrate(conn)

@@ -47,6 +47,7 @@ from shared.config import Settings
 from shared.contracts import DeliveryResult, PresenceChanged, TimelineItem, TopicTag
 from shared.kafka.admin import topic_partitions
 from shared.kafka.client import consumer_options
+from shared.retry import Retry
 from shared.service import Service
 from shared.topics import (
     CLASSIFIER_TAGS,
@@ -236,43 +237,47 @@ class LiveHub:
     # --- the broadcast reader ----------------------------------------------------------------
 
     async def run(self) -> None:
-        delay = 0.5
         first = True
-        while not self._stopping:
-            # No group: every instance reads every partition (a broadcast).
-            consumer = AIOKafkaConsumer(**consumer_options(
-                self._settings, "gateway-live", auto_offset_reset="latest"))
-            try:
-                await consumer.start()
-                partitions = await self._partitions()
-                consumer.assign(partitions)
-                await consumer.seek_to_end(*partitions)
-                for tp in partitions:
-                    await consumer.position(tp)  # resolve "the end" now, not at first fetch
-                self.ready.set()
-                if not first:
-                    self._broadcast("resync")  # events may have been missed meanwhile
-                first, delay = False, 0.5
-                log.info("live updates: reading %d partitions from their end", len(partitions))
-                while not self._stopping:
-                    batches = await consumer.getmany(timeout_ms=1000)
-                    for tp, records in batches.items():
-                        decode = TOPICS[tp.topic].decode
-                        for record in records:
-                            try:
-                                event = decode(record.value or b"")
-                            except (ValidationError, ValueError):
-                                continue  # the topic's own consumers dead-letter it
-                            self.dispatch(tp.topic, event)
-            except KafkaError as exc:
-                log.warning("live updates: broker error %s; reconnecting in %.1fs", exc, delay)
-            finally:
-                self.ready.clear()
-                with contextlib.suppress(Exception):
-                    await consumer.stop()
-            if not self._stopping:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+
+        def broker_lost(exc: BaseException, delay: float) -> None:
+            log.warning("live updates: broker error %s; reconnecting in %.1fs", exc, delay)
+
+        # Stopping ends the reading; a wait to reconnect ends when the service cancels this task.
+        async for attempt in Retry(KafkaError, initial=0.5, cap=10.0, on_retry=broker_lost):
+            if self._stopping:
+                return
+            with attempt:
+                # No group: every instance reads every partition (a broadcast).
+                consumer = AIOKafkaConsumer(**consumer_options(
+                    self._settings, "gateway-live", auto_offset_reset="latest"))
+                try:
+                    await consumer.start()
+                    partitions = await self._partitions()
+                    consumer.assign(partitions)
+                    await consumer.seek_to_end(*partitions)
+                    for tp in partitions:
+                        await consumer.position(tp)  # resolve "the end" now, not at first fetch
+                    self.ready.set()
+                    attempt.restart_backoff()
+                    if not first:
+                        self._broadcast("resync")  # events may have been missed meanwhile
+                    first = False
+                    log.info("live updates: reading %d partitions from their end",
+                             len(partitions))
+                    while not self._stopping:
+                        batches = await consumer.getmany(timeout_ms=1000)
+                        for tp, records in batches.items():
+                            decode = TOPICS[tp.topic].decode
+                            for record in records:
+                                try:
+                                    event = decode(record.value or b"")
+                                except (ValidationError, ValueError):
+                                    continue  # the topic's own consumers dead-letter it
+                                self.dispatch(tp.topic, event)
+                finally:
+                    self.ready.clear()
+                    with contextlib.suppress(Exception):
+                        await consumer.stop()
 
     async def _partitions(self) -> list[TopicPartition]:
         partitions = await topic_partitions(self._settings, LIVE_TOPICS)

@@ -24,6 +24,7 @@ from shared.contracts import DeliveryResult, OutboundMessage
 from shared.db.outbox import Outbox
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.pump import Pump
+from shared.retry import Retry
 from shared.topics import DELIVERY_RESULTS
 
 log = logging.getLogger(__name__)
@@ -254,22 +255,20 @@ class DeliveryWorker:
         """The outcome of a send that left is known only here: it is recorded once the database
         answers, however long that takes (the lease is renewed meanwhile), never left to be
         reported as of unknown outcome."""
-        delay, retrying = 0.5, False
-        while True:
-            try:
-                async with self._pool.acquire() as conn, conn.transaction():
-                    await self._record(conn, message, attempt, started, outcome)
-                return
-            except asyncpg.UniqueViolationError:
-                if not retrying:
-                    raise
-                return  # the try before committed; only its answer was lost with the connection
-            except TRANSIENT_DB_ERRORS as exc:
-                retrying = True
-                log.warning("recording the outcome of %s: %s; trying again", message.message_id,
-                            exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        def failed(exc: BaseException, delay: float) -> None:
+            log.warning("recording the outcome of %s: %s; trying again in %.1fs",
+                        message.message_id, exc, delay)
+
+        async for record_try in Retry(TRANSIENT_DB_ERRORS, initial=0.5, cap=5.0,
+                                      on_retry=failed):
+            with record_try:
+                try:
+                    async with self._pool.acquire() as conn, conn.transaction():
+                        await self._record(conn, message, attempt, started, outcome)
+                except asyncpg.UniqueViolationError:
+                    if record_try.number == 1:
+                        raise
+                    # The try before committed; only its answer was lost with the connection.
 
     def _drop_probe(self, message: OutboundMessage) -> None:
         """`message` will not be attempted now: if it was its channel's probe, another may go."""

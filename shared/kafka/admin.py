@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from shared.config import Settings
 from shared.kafka.client import connection_options
+from shared.retry import Retry
 from shared.topics import all_topic_names
 
 log = logging.getLogger(__name__)
@@ -122,10 +122,10 @@ async def wait_for_broker(settings: Settings, patience: float = 60.0,
     """Retry until the brokers answer (services start before they may): topic bootstrap, or
     only a metadata request when the topics are managed elsewhere (KAFKA_CREATE_TOPICS=false).
 
-    `report` hears why each attempt failed (a service's "kafka" readiness check)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience
-    while True:
+    `report` hears why each attempt failed (a service's "kafka" readiness check); past
+    `patience` seconds the last reason is raised (`BrokerUnreachable`)."""
+
+    async def reach() -> None:
         try:
             if settings.kafka_create_topics:
                 await ensure_topics(settings)
@@ -135,15 +135,17 @@ async def wait_for_broker(settings: Settings, patience: float = 60.0,
                     await probe.check()
                 finally:
                     await probe.close()
-            return
         except Exception as exc:
             reason = await why_unreachable(settings, exc)
             if report is not None:
                 report(reason)
-            if loop.time() > deadline:
-                raise BrokerUnreachable(reason) from exc
-            log.warning("broker not ready (%s); retrying", reason)
-            await asyncio.sleep(1.0)
+            raise BrokerUnreachable(reason) from exc
+
+    def not_ready(exc: BaseException, delay: float) -> None:
+        log.warning("broker not ready (%s); retrying in %.1fs", exc, delay)
+
+    await Retry(BrokerUnreachable, initial=0.5, cap=5.0, deadline=patience,
+                on_retry=not_ready).call(reach)
 
 
 class BrokerProbe:

@@ -15,6 +15,7 @@ service reports not-ready meanwhile; nothing is committed past an event that is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -42,6 +43,7 @@ from shared.metrics import (
     HANDLER_RETRIES,
     LAST_PROCESSED,
 )
+from shared.retry import Retry, Stopped
 from shared.topics import TOPICS, Decoder, dlq_topic
 
 log = logging.getLogger(__name__)
@@ -83,14 +85,15 @@ def _by_topic(
     return grouped
 
 
-class _Stopping(Exception):
-    pass
-
-
 @dataclass
 class _Item:
     record: ConsumerRecord
     event: Any
+
+
+def _worth_another_try(exc: BaseException) -> bool:
+    """A handler's error other than a refusal or a stop may pass on its own."""
+    return isinstance(exc, Exception) and not isinstance(exc, Rejected | Stopped)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -159,29 +162,35 @@ class ConsumeLoop:
             self._settings, self.name, group_id=None if self._partitions else self._group_id))
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            consumer = self._new_consumer()
-            try:
-                await consumer.start()
-                if self._partitions:
-                    consumer.assign(list(self._partitions))
-                else:
-                    consumer.subscribe(list(self._subs), listener=_RevokeListener(self))
-                self._consumer = consumer
-                await self._poll(consumer)
-            except _Stopping:
-                pass
-            except KafkaError as exc:
-                self._health.set(self._health_key, False, f"kafka: {exc}")
-                log.warning("%s: broker error %s; reconnecting", self.name, exc)
-                await self._sleep(1.0)
-            finally:
-                self._consumer = None
-                try:
-                    await consumer.stop()
-                except Exception as exc:
-                    log.debug("%s: stopping consumer: %s", self.name, exc)
+        reconnecting = Retry(KafkaError, initial=0.5, cap=5.0, stopping=self._stopping,
+                             on_retry=self._broker_lost)
+        with contextlib.suppress(Stopped):
+            async for attempt in reconnecting:
+                with attempt:
+                    await self._connect_and_poll(attempt.restart_backoff)
         self._health.set(self._health_key, False, "stopped")
+
+    async def _connect_and_poll(self, connected: Callable[[], None]) -> None:
+        consumer = self._new_consumer()
+        try:
+            await consumer.start()
+            if self._partitions:
+                consumer.assign(list(self._partitions))
+            else:
+                consumer.subscribe(list(self._subs), listener=_RevokeListener(self))
+            self._consumer = consumer
+            connected()
+            await self._poll(consumer)
+        finally:
+            self._consumer = None
+            try:
+                await consumer.stop()
+            except Exception as exc:
+                log.debug("%s: stopping consumer: %s", self.name, exc)
+
+    def _broker_lost(self, exc: BaseException, delay: float) -> None:
+        self._health.set(self._health_key, False, f"kafka: {exc}")
+        log.warning("%s: broker error %s; reconnecting in %.1fs", self.name, exc, delay)
 
     async def _poll(self, consumer: AIOKafkaConsumer) -> None:
         while not self._stopping.is_set():
@@ -238,12 +247,6 @@ class ConsumeLoop:
             position = await consumer.position(tp)
             CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
-
     # --- one partition's batch ----------------------------------------------------------------
 
     async def _process_concurrently(
@@ -297,7 +300,7 @@ class ConsumeLoop:
         try:
             await self._until_done(sub, items)
             return
-        except (_Stopping, asyncio.CancelledError):
+        except (Stopped, asyncio.CancelledError):
             raise
         except Exception as exc:
             if len(items) > 1:
@@ -306,38 +309,33 @@ class ConsumeLoop:
             await self._apply_one(sub, item)
 
     async def _apply_one(self, sub: Subscription, item: _Item) -> None:
-        attempts = self._settings.handler_max_attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                await self._until_done(sub, [item])
-                return
-            except (_Stopping, asyncio.CancelledError):
-                raise
-            except Rejected as exc:
-                await self._dead_letter(item.record, "rejected", str(exc))
-                return
-            except Exception as exc:
-                if attempt == attempts:
-                    log.exception("%s: giving up on %s", self.name, sub.topic)
-                    await self._dead_letter(item.record, "failed", describe_error(exc))
-                    return
-                await self._sleep(0.1 * 2**attempt)
+        """A few tries (a handler's error may pass), then the DLQ; a refusal goes there at once."""
+        policy = Retry(_worth_another_try, initial=0.2, cap=5.0,
+                       attempts=self._settings.handler_max_attempts, stopping=self._stopping)
+        try:
+            await policy.call(lambda: self._until_done(sub, [item]))
+        except Rejected as exc:
+            await self._dead_letter(item.record, "rejected", str(exc))
+        except Stopped:
+            raise
+        except Exception as exc:
+            log.exception("%s: giving up on %s", self.name, sub.topic)
+            await self._dead_letter(item.record, "failed", describe_error(exc))
 
     async def _until_done(self, sub: Subscription, items: list[_Item]) -> None:
         """Apply; on a transient error wait and try again until it works or we stop."""
-        delay = 0.2
-        while True:
-            if self._stopping.is_set():
-                raise _Stopping
-            try:
+
+        def retrying(exc: BaseException, delay: float) -> None:
+            HANDLER_RETRIES.labels(sub.topic).inc()
+            self._health.set(self._health_key, False, f"retrying: {describe_error(exc)}")
+            log.warning("%s: transient error, retrying in %.1fs: %s", self.name, delay, exc)
+
+        async for attempt in Retry(TRANSIENT_ERRORS, initial=0.2, cap=5.0,
+                                   stopping=self._stopping, on_retry=retrying):
+            with attempt:
+                if self._stopping.is_set():
+                    raise Stopped
                 await self._apply_once(sub, items)
-                return
-            except TRANSIENT_ERRORS as exc:
-                HANDLER_RETRIES.labels(sub.topic).inc()
-                self._health.set(self._health_key, False, f"retrying: {describe_error(exc)}")
-                log.warning("%s: transient error, retrying in %.1fs: %s", self.name, delay, exc)
-                await self._sleep(delay)
-                delay = min(delay * 2, 5.0)
 
     async def _apply_once(self, sub: Subscription, items: list[_Item]) -> None:
         events = [i.event for i in items]
@@ -377,16 +375,13 @@ class ConsumeLoop:
         if len(value) > self._settings.kafka_max_message_bytes:
             value = value[: self._settings.kafka_max_message_bytes]
             headers.append(("dlq.truncated", b"true"))
-        delay = 0.2
-        while True:
-            try:
-                future = await self._producer.send_raw(dlq_topic(record.topic), value, key, headers)
-                await future
-                break
-            except KafkaError as exc:
-                if self._stopping.is_set():
-                    raise _Stopping from exc
-                log.warning("%s: DLQ publish failed, retrying: %s", self.name, exc)
-                await self._sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+        async def publish() -> None:
+            await (await self._producer.send_raw(dlq_topic(record.topic), value, key, headers))
+
+        def failed(exc: BaseException, delay: float) -> None:
+            log.warning("%s: DLQ publish failed, retrying in %.1fs: %s", self.name, delay, exc)
+
+        await Retry(KafkaError, initial=0.2, cap=5.0, stopping=self._stopping,
+                    on_retry=failed).call(publish)
         EVENTS_DEAD_LETTERED.labels(record.topic, kind).inc()
