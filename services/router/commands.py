@@ -14,6 +14,7 @@ import asyncpg
 
 from services.router import queries as q
 from services.router import shop_queries as sq
+from services.router.entries import TimelineEntry
 from services.router.metrics import COMMANDS_REJECTED, REPLIES
 from services.router.order_updates import OrderUpdates
 from services.router.rules import reply_preview
@@ -89,16 +90,14 @@ class Commands:
         kind: str,
         data: dict[str, Any] | None = None,
     ) -> None:
-        await self.timeline.append(
-            conn,
-            conversation,
+        await self.timeline.append(conn, conversation, TimelineEntry(
             item_id=derived_id("command", command.shop_id, command.command_id),
             kind=kind,
             author="staff",
             staff_id=command.staff_id,
             at=datetime.now(UTC),
             data=data,
-        )
+        ))
 
     # --- conversation state -----------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ import asyncpg
 
 from services.router import queries as q
 from services.router import shop_queries as sq
+from services.router.entries import TimelineEntry
 from services.router.ingest import require_known_shops, store_customer_messages
 from services.router.metrics import DELIVERY_RESULTS, HELD_RELEASED
 from services.router.order_updates import OrderUpdates
@@ -50,16 +51,14 @@ class Router:
         conversation = await q.lock_conversation(conn, event.shop_id, str(conversation_id))
         assert conversation is not None  # stored just before, in this transaction
         notice_id = derived_id("attachment_refused", event.shop_id, event.event_id)
-        await self.timeline.append(
-            conn,
-            conversation,
+        await self.timeline.append(conn, conversation, TimelineEntry(
             item_id=notice_id,
             kind="attachment_refused",
             author="system",
             at=event.sent_at,
             text=IMAGE_REFUSED,
             data={"refused": len(refused)},
-        )
+        ))
         await self.timeline.send(
             conn,
             conversation,
@@ -97,9 +96,7 @@ class Router:
             conversation = await sq.visitor_conversation(conn, event.shop_id, event.visitor_id)
             if conversation is None:
                 continue  # kept for the header of a conversation this visitor may start
-            await self.timeline.append(
-                conn,
-                conversation,
+            await self.timeline.append(conn, conversation, TimelineEntry(
                 item_id=derived_id("cart", event.shop_id, event.event_id),
                 kind="cart_event",
                 author="customer",
@@ -113,7 +110,7 @@ class Router:
                                         [i.model_dump() for i in event.cart.items])
                     if newest else None,
                 },
-            )
+            ))
 
     async def on_topic_tag(self, conn: asyncpg.Connection, tags: list[TopicTag]) -> None:
         """Tags arrive in message order per conversation (same partition key). The batch's
@@ -157,9 +154,7 @@ class Router:
                     conn, result.shop_id, str(message["conversation_id"])
                 )
                 assert conversation is not None
-                await self.timeline.append(
-                    conn,
-                    conversation,
+                await self.timeline.append(conn, conversation, TimelineEntry(
                     item_id=derived_id("delivery", result.event_id),
                     kind="delivery_failed",
                     author="system",
@@ -167,7 +162,7 @@ class Router:
                     message_id=message["message_id"],
                     text=result.reason,
                     data={"channel": result.channel, "error_code": result.error_code},
-                )
+                ))
 
     # --- shop data --------------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import asyncpg
 
 from services.router import messenger_queries as mq
 from services.router import shop_queries as sq
+from services.router.entries import TimelineEntry
 from services.router.rules import preview
 from services.router.timeline import Timeline
 from shared.contracts import (
@@ -246,13 +247,12 @@ class OrderUpdates:
             if turn_off:
                 conversation = await mq.lock_conversation(conn, consent["conversation_id"])
                 if conversation is not None:
-                    await self.timeline.append(
-                        conn, conversation,
+                    await self.timeline.append(conn, conversation, TimelineEntry(
                         item_id=derived_id("order_updates_off", event.event_id, str(consent_id)),
                         kind="order_updates_off", author="customer", at=event.at,
                         text=CUSTOMER_TURNED_OFF,
                         data={"order_id": consent["order_id"], "by": "customer"},
-                    )
+                    ))
         conversation = await self._person_conversation(conn, event, consents)
         await self._send(
             conn, conversation,

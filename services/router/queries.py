@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from services.router.entries import TimelineEntry
 from shared.ids import uuid_or_none
 
 
@@ -80,16 +81,8 @@ async def insert_message(
 
 async def append_timeline(
     conn: asyncpg.Connection,
-    *,
-    item_id: uuid.UUID,
     conversation_id: uuid.UUID,
-    kind: str,
-    author: str,
-    at: datetime,
-    text: str | None = None,
-    message_id: uuid.UUID | None = None,
-    staff_id: str | None = None,
-    data: dict[str, Any] | None = None,
+    entry: TimelineEntry,
     seq: int | None = None,
 ) -> int:
     """Append an item at the conversation's next sequence number (or at `seq`, reserved by
@@ -104,16 +97,16 @@ async def append_timeline(
         """INSERT INTO timeline_items
                (item_id, conversation_id, seq, kind, author, staff_id, message_id, text, data, at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-        item_id,
+        entry.item_id,
         conversation_id,
         seq,
-        kind,
-        author,
-        staff_id,
-        message_id,
-        text,
-        data or {},
-        at,
+        entry.kind,
+        entry.author,
+        entry.staff_id,
+        entry.message_id,
+        entry.text,
+        entry.data or {},
+        entry.at,
     )
     return seq
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from services.router import queries as q
 from services.router import shop_queries as sq
+from services.router.entries import TimelineEntry
 from services.router.rules import reply_route
 from shared.contracts import OutboundContent, OutboundMessage, Recipient, TimelineItem
 from shared.db.outbox import Outbox
@@ -30,45 +31,25 @@ class Timeline:
         self,
         conn: asyncpg.Connection,
         conversation: asyncpg.Record,
-        *,
-        item_id: uuid.UUID,
-        kind: str,
-        author: str,
-        at: datetime,
-        text: str | None = None,
-        message_id: uuid.UUID | None = None,
-        staff_id: str | None = None,
-        data: dict[str, Any] | None = None,
+        entry: TimelineEntry,
         seq: int | None = None,
     ) -> None:
         """Append to the conversation's timeline (at `seq` when the caller reserved it) and
         announce it on the timeline topic."""
-        seq = await q.append_timeline(
-            conn,
-            item_id=item_id,
-            conversation_id=conversation["conversation_id"],
-            kind=kind,
-            author=author,
-            at=at,
-            text=text,
-            message_id=message_id,
-            staff_id=staff_id,
-            data=data,
-            seq=seq,
-        )
+        seq = await q.append_timeline(conn, conversation["conversation_id"], entry, seq)
         item = TimelineItem(
-            event_id=str(item_id),
+            event_id=str(entry.item_id),
             shop_id=conversation["shop_id"],
             conversation_id=str(conversation["conversation_id"]),
             channel=conversation["channel"],
             seq=seq,
-            kind=kind,  # type: ignore[arg-type]
-            at=at,
-            message_id=str(message_id) if message_id else None,
-            author=author,  # type: ignore[arg-type]
-            staff_id=staff_id,
-            text=text,
-            data=data or {},
+            kind=entry.kind,  # type: ignore[arg-type]
+            at=entry.at,
+            message_id=str(entry.message_id) if entry.message_id else None,
+            author=entry.author,  # type: ignore[arg-type]
+            staff_id=entry.staff_id,
+            text=entry.text,
+            data=entry.data or {},
         )
         await self.outbox.add(conn, INBOX_TIMELINE, item)
 
@@ -114,19 +95,10 @@ class Timeline:
             return False
         # One statement sets the last message and reserves the item's sequence number.
         seq = await q.set_last_message(conn, conversation["conversation_id"], at, preview)
-        await self.append(
-            conn,
-            conversation,
-            item_id=message_id,
-            kind="merchant_reply",
-            author=author,
-            staff_id=staff_id,
-            at=at,
-            text=text,
-            message_id=message_id,
-            data=data,
-            seq=seq,
-        )
+        reply = TimelineEntry(item_id=message_id, kind="merchant_reply", author=author,
+                              at=at, text=text, message_id=message_id, staff_id=staff_id,
+                              data=data)
+        await self.append(conn, conversation, reply, seq)
         return inserted
 
     async def publish(self, conn: asyncpg.Connection, topic: str, event: BaseModel) -> None:
