@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -24,6 +24,8 @@ Staff = Annotated[StaffMember, Depends(current_staff)]
 
 CONVERSATION_NOT_FOUND = "conversation not found"
 SAVED_REPLY_NOT_FOUND = "saved reply not found"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ErrorBody(BaseModel):
@@ -79,12 +81,17 @@ async def conversation_or_404(
     return row
 
 
-def build_command(model: type[BaseModel], **fields: Any) -> Any:
-    """Build a command of `inbox.commands`; whatever its contract refuses is a 422."""
+def validated(model: type[M], **fields: Any) -> M:
+    """`model` built from `fields`; whatever its contract refuses is a 422."""
     try:
-        return model(command_id=str(uuid.uuid4()), **fields)
+        return model(**fields)
     except ValidationError as exc:
         raise HTTPException(422, error_sentence(exc.errors())) from None
+
+
+def build_command(model: type[BaseModel], **fields: Any) -> Any:
+    """Build a command of `inbox.commands`; whatever its contract refuses is a 422."""
+    return validated(model, command_id=str(uuid.uuid4()), **fields)
 
 
 async def send_command(
