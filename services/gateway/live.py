@@ -283,7 +283,7 @@ class Ticket(BaseModel):
     expires_in: int
 
 
-def ticket(settings: Settings, purpose: tokens.Purpose, claims: list[str]) -> Ticket:
+def issue_ticket(settings: Settings, purpose: tokens.Purpose, claims: list[str]) -> Ticket:
     """A ticket for one stream, to put in its URL (`EventSource` sends no headers)."""
     return Ticket(ticket=tokens.sign(settings.link_signing_secret, purpose, claims),
                   expires_in=purpose.max_age_seconds)
@@ -303,8 +303,8 @@ async def events_ticket(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Ticket:
     staff = await current_staff(request, credentials)
-    return ticket(request.app.state.service.settings, STAFF_TICKET,
-                  [staff.shop_id, staff.staff_id])
+    return issue_ticket(request.app.state.service.settings, STAFF_TICKET,
+                        [staff.shop_id, staff.staff_id])
 
 
 async def _staff_watching(

@@ -164,7 +164,8 @@ async def read_thread(request: Request, chat: CurrentChat) -> Thread:
 
 @router.post(API + "/chat/events/ticket", response_model=live.Ticket)
 async def chat_events_ticket(request: Request, chat: CurrentChat) -> live.Ticket:
-    return live.ticket(settings(request), CUSTOMER_TICKET, [chat.shop_id, chat.conversation_id])
+    return live.issue_ticket(settings(request), CUSTOMER_TICKET,
+                             [chat.shop_id, chat.conversation_id])
 
 
 async def _ticket_conversation(
