@@ -18,7 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.gateway import live
-from services.gateway.api.common import parse_uuid, pool, validated
+from services.gateway.api.common import CONVERSATION_NOT_FOUND, parse_uuid, pool, validated
 from services.gateway.storefront import queries as sq
 from services.gateway.storefront.common import (
     API,
@@ -48,7 +48,6 @@ CUSTOMER_TICKET = tokens.Purpose("storefront-events", live.TICKET_SECONDS)
 IMAGES_REFUSED = (
     "images and other attachments cannot be sent in this chat; send your message as text"
 )
-CONVERSATION_NOT_FOUND = "conversation not found"
 
 router = APIRouter(include_in_schema=False)
 
