@@ -1,4 +1,5 @@
-"""What the storefront's endpoints share: the request body, the shop, rate limits, publishing."""
+"""What the storefront's endpoints share: the request body, the shop, rate limits, publishing,
+and how a visitor's signal (presence, the cart) is read."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import asyncpg
 from aiokafka.errors import KafkaError
 from cachetools import TTLCache
 from fastapi import FastAPI, HTTPException, Request
-from pydantic import BaseModel, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from services.gateway import queries as q
 from services.gateway.api.common import pool
@@ -129,3 +130,23 @@ async def publish(request: Request, topic: str, event: BaseModel) -> None:
         await request.app.state.service.producer.send_and_wait(topic, event)
     except KafkaError:
         raise HTTPException(503, "could not be sent right now; try again") from None
+
+
+class VisitorSignalIn(BaseModel):
+    """What a visitor's page sends about them (presence, the cart)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    visitor_id: VisitorId
+
+
+S = TypeVar("S", bound=VisitorSignalIn)
+
+
+async def visitor_signal(request: Request, shop_id: str, kind: str, model: type[S]) -> S:
+    """A visitor's signal of `kind`: its body read and parsed, its shop found, and limited per
+    visitor."""
+    body = parse(model, await read_body(request, kind))
+    await shop(request, shop_id)
+    rate_limit(request, kind, f"{shop_id}:{body.visitor_id}")
+    return body

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 from services.gateway import queries as q
 from services.gateway.api.common import pool, validated
 from services.gateway.storefront.common import (
     API,
     MAX_MESSAGE_CHARS,
-    VisitorId,
-    parse,
+    VisitorSignalIn,
     publish,
-    rate_limit,
-    read_body,
     settings,
     shop,
+    visitor_signal,
 )
 from shared.contracts import ActivityEvent, CartEvent
 from shared.contracts.ingress import Cart
@@ -70,26 +68,6 @@ async def shop_products(request: Request, shop_id: str) -> dict[str, list[StoreP
     await shop(request, shop_id)
     rows = await q.products(pool(request), shop_id, None, True, SHELF_SIZE, 0)
     return {"items": [StoreProduct(**{**dict(r), "price": str(r["price"])}) for r in rows]}
-
-
-class VisitorSignalIn(BaseModel):
-    """What a visitor's page sends about them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    visitor_id: VisitorId
-
-
-S = TypeVar("S", bound=VisitorSignalIn)
-
-
-async def visitor_signal(request: Request, shop_id: str, kind: str, model: type[S]) -> S:
-    """A visitor's signal of `kind`: its body read and parsed, its shop found, and limited per
-    visitor."""
-    body = parse(model, await read_body(request, kind))
-    await shop(request, shop_id)
-    rate_limit(request, kind, f"{shop_id}:{body.visitor_id}")
-    return body
 
 
 class ActivityIn(VisitorSignalIn):
