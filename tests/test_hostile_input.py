@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from services.gateway import live
 from services.gateway.limits import MAX_JSON_DEPTH, Refusal, check_body, check_url
-from services.gateway.storefront import CHAT_TOKEN, CHAT_TOKEN_SECONDS
+from services.gateway.storefront.sessions import CHAT_TOKEN
+from shared import tokens
 from shared.contracts.meta_webhook import Entry
 from shared.messenger import SETTINGS_PAYLOADS
 from shared.topics import (
@@ -121,8 +121,7 @@ async def target(stack, producer, db, graph_api):
 def _chat_token(secret: str, shop_id: str, thread_ref: str) -> str:
     """A chat token as the gateway issues it (as many threads as the fuzz needs, without the
     per-address limit on starting chats)."""
-    return live.sign(secret, CHAT_TOKEN, [shop_id, thread_ref, f"v-{thread_ref}", "Maja", ""],
-                     CHAT_TOKEN_SECONDS)
+    return tokens.sign(secret, CHAT_TOKEN, [shop_id, thread_ref, f"v-{thread_ref}", "Maja", ""])
 
 
 def _messenger_item(page_id: str, mid: str, text: Any = "Hi", **extra: Any) -> dict[str, Any]:

@@ -16,7 +16,10 @@ from typing import Any
 import httpx
 
 from services.gateway import live
-from services.gateway.storefront import CHAT_TOKEN, CUSTOMER_TICKET, RATE_LIMITS
+from services.gateway.storefront.chat import CUSTOMER_TICKET
+from services.gateway.storefront.common import RATE_LIMITS
+from services.gateway.storefront.sessions import CHAT_TOKEN
+from shared import tokens
 from shared.links import continue_chat_url
 from tests.conftest import PRESENCE_TIMEOUT, ServiceProcess, eventually
 from tests.helpers import new_shop, unique
@@ -398,10 +401,11 @@ async def test_staff_live_events_of_their_own_shop(stack, producer, db, prepared
             ({"ticket": "nonsense"}, {}),
             ({"ticket": ticket["ticket"] + "x"}, {}),
             # signed for another purpose (a customer's chat), or expired
-            ({"ticket": live.sign(prepared.link_signing_secret, CUSTOMER_TICKET,
-                                  [shop.shop_id, "ava"], 60)}, {}),
-            ({"ticket": live.sign(prepared.link_signing_secret, live.STAFF_TICKET,
-                                  [shop.shop_id, "ava"], -1)}, {}),
+            ({"ticket": tokens.sign(prepared.link_signing_secret, CUSTOMER_TICKET,
+                                    [shop.shop_id, "ava"])}, {}),
+            ({"ticket": tokens.sign(prepared.link_signing_secret, live.STAFF_TICKET,
+                                    [shop.shop_id, "ava"],
+                                    issued_at=int(time.time()) - live.TICKET_SECONDS - 1)}, {}),
             ({}, {"Authorization": "Bearer not-a-token"}),
         ):
             response = await anonymous.get("/api/v1/events", params=params, headers=headers)
@@ -436,8 +440,8 @@ async def test_a_customers_live_events_say_only_that_their_thread_changed(
             await thread_where(sf, session, lambda t: any(
                 m["text"] == "Hi there" for m in t["messages"]))
         # a staff ticket or a chat token is no customer ticket
-        staff_ticket = live.sign(prepared.link_signing_secret, live.STAFF_TICKET,
-                                 [shop.shop_id, session["conversation_id"]], 60)
+        staff_ticket = tokens.sign(prepared.link_signing_secret, live.STAFF_TICKET,
+                                   [shop.shop_id, session["conversation_id"]])
         for value in (staff_ticket, session["token"], ""):
             response = await sf.get(f"{SF}/chat/events", params={"ticket": value})
             assert response.status_code == 401

@@ -11,8 +11,8 @@ browsers connected to it that may see it:
 
 `EventSource` cannot send an `Authorization` header, so a browser first trades its credential
 for a short-lived signed ticket (`POST …/ticket`) and puts that in the stream's URL; the
-credential itself never appears in a URL. Tickets are HMAC-signed with `LINK_SIGNING_SECRET`,
-so any gateway instance accepts a ticket issued by another.
+credential itself never appears in a URL. Tickets are signed tokens (`shared.tokens`, one
+purpose per audience), so any gateway instance accepts a ticket issued by another.
 
 Events are not stored for replay: a stream that (re)connects gets `ready` (and `resync` when
 the gateway's reader had to reconnect) and the browser refetches the state it shows.
@@ -21,13 +21,8 @@ the gateway's reader had to reconnect) and the browser refetches the state it sh
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
-import json
 import logging
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -35,14 +30,15 @@ from typing import Annotated, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
-from fastapi import APIRouter, HTTPException, Query, Request, Security
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import Gauge
 from pydantic import BaseModel, ValidationError
 
 from services.gateway import queries as q
-from services.gateway.auth import StaffMember, bearer, current_staff
+from services.gateway.auth import bearer, current_staff
+from shared import tokens
 from shared.config import Settings
 from shared.contracts import DeliveryResult, PresenceChanged, TimelineItem, TopicTag
 from shared.kafka.admin import topic_partitions
@@ -62,58 +58,14 @@ log = logging.getLogger(__name__)
 LIVE_TOPICS = (INBOX_TIMELINE, DELIVERY_RESULTS, PRESENCE_CHANGES, CLASSIFIER_TAGS)
 #: A ticket only has to last from its issue to the stream's first request.
 TICKET_SECONDS = 60
-#: A comment line this often keeps proxies from closing an idle stream.
-KEEPALIVE_SECONDS = 15.0
+#: How long a browser waits before it reconnects a stream that ended.
+RECONNECT_MILLISECONDS = 3000
 #: Events waiting for one slow browser; past this its stream is closed (it reconnects, resyncs).
 QUEUE_LIMIT = 1000
 #: Longest text carried in a staff event (the notification's body); the view refetches the rest.
 TEXT_LIMIT = 300
 
 STREAMS = Gauge("gateway_live_streams", "Open live-update streams, by audience.", ["audience"])
-
-
-# --- signed tokens --------------------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _mac(secret: str, purpose: str, payload: str) -> str:
-    key = hmac.new(secret.encode(), f"inbox-{purpose}".encode(), hashlib.sha256).digest()
-    return _b64(hmac.new(key, payload.encode(), hashlib.sha256).digest())
-
-
-def sign(secret: str, purpose: str, claims: list[str], ttl_seconds: float) -> str:
-    """A URL-safe token carrying `claims` for `purpose` until `ttl_seconds` from now.
-
-    The key is derived per purpose, so a token of one kind is never accepted as another."""
-    payload = _b64(json.dumps([int(time.time() + ttl_seconds), *claims]).encode())
-    return f"{payload}.{_mac(secret, purpose, payload)}"
-
-
-def verify(secret: str, purpose: str, token: str | None) -> list[str] | None:
-    """The claims of a valid, unexpired token of this purpose; None otherwise."""
-    if not token or len(token) > 4096 or token.count(".") != 1:
-        return None
-    payload, mac = token.split(".")
-    # Compared as bytes: compare_digest refuses str with non-ASCII characters (a TypeError).
-    if not hmac.compare_digest(_mac(secret, purpose, payload).encode(),
-                               mac.encode("utf-8", "replace")):
-        return None
-    try:
-        expires, *claims = json.loads(_unb64(payload))
-    except (ValueError, TypeError):
-        return None
-    if not isinstance(expires, int) or expires < time.time():
-        return None
-    if not all(isinstance(c, str) for c in claims):
-        return None
-    return claims
 
 
 # --- the hub: who is listening, and the broadcast reader ------------------------------------------
@@ -299,11 +251,8 @@ def install(service: Service) -> LiveHub:
 # --- streaming ------------------------------------------------------------------------------------
 
 
-def _frame(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
-async def _ready_hub(request: Request) -> LiveHub:
+async def ready_hub(request: Request) -> LiveHub:
+    """The hub, once its reader is in place (a stream opened before would miss events)."""
     hub: LiveHub | None = getattr(request.app.state, "live", None)
     if hub is not None:
         with contextlib.suppress(TimeoutError):
@@ -312,36 +261,26 @@ async def _ready_hub(request: Request) -> LiveHub:
     raise HTTPException(503, "live updates are not available right now; try again")
 
 
-async def stream(
-    request: Request, shop_id: str, conversation_id: str | None, hello: dict[str, Any]
-) -> StreamingResponse:
-    """An SSE response with the events of `shop_id` (or of one conversation of it)."""
-    hub = await _ready_hub(request)
+#: A stream's endpoint takes this after its credential check, so a bad ticket is a 401 first.
+ReadyHub = Annotated[LiveHub, Depends(ready_hub)]
 
-    async def frames() -> AsyncIterator[bytes]:
-        with hub.listen(shop_id, conversation_id) as listener:
-            yield b"retry: 3000\n" + _frame("ready", hello)
-            while True:
-                try:
-                    item = await asyncio.wait_for(listener.queue.get(), KEEPALIVE_SECONDS)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                if item is None:
-                    return
-                yield _frame(*item)
 
-    return StreamingResponse(
-        frames(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"},
-    )
+async def updates(
+    hub: LiveHub, shop_id: str, conversation_id: str | None, hello: dict[str, Any]
+) -> AsyncIterator[ServerSentEvent]:
+    """The events of `shop_id` (or of one conversation of it), `ready` first. FastAPI's SSE
+    response frames them and keeps an idle stream open with a comment every 15 seconds."""
+    with hub.listen(shop_id, conversation_id) as listener:
+        yield ServerSentEvent(event="ready", data=hello, retry=RECONNECT_MILLISECONDS)
+        while (item := await listener.queue.get()) is not None:
+            event, data = item
+            yield ServerSentEvent(event=event, data=data)
 
 
 # --- the staff endpoints --------------------------------------------------------------------------
 
 router = APIRouter(prefix="/api/v1", include_in_schema=False)
-STAFF_TICKET = "staff-events"
+STAFF_TICKET = tokens.Purpose("staff-events", TICKET_SECONDS)
 
 
 class Ticket(BaseModel):
@@ -349,10 +288,18 @@ class Ticket(BaseModel):
     expires_in: int
 
 
-def staff_ticket(settings: Settings, staff: StaffMember) -> Ticket:
-    token = sign(settings.link_signing_secret, STAFF_TICKET, [staff.shop_id, staff.staff_id],
-                 TICKET_SECONDS)
-    return Ticket(ticket=token, expires_in=TICKET_SECONDS)
+def issue_ticket(settings: Settings, purpose: tokens.Purpose, claims: list[str]) -> Ticket:
+    """A ticket for one stream, to put in its URL (`EventSource` sends no headers)."""
+    return Ticket(ticket=tokens.sign(settings.link_signing_secret, purpose, claims),
+                  expires_in=purpose.max_age_seconds)
+
+
+def ticket_claims(settings: Settings, purpose: tokens.Purpose, value: str | None) -> list[str]:
+    """The two claims of a valid ticket for `purpose`; else a 401."""
+    claims = tokens.verify(settings.link_signing_secret, purpose, value)
+    if claims is None or len(claims) != 2:
+        raise HTTPException(401, "invalid or expired ticket")
+    return claims
 
 
 @router.post("/events/ticket", response_model=Ticket)
@@ -361,27 +308,33 @@ async def events_ticket(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> Ticket:
     staff = await current_staff(request, credentials)
-    return staff_ticket(request.app.state.service.settings, staff)
+    return issue_ticket(request.app.state.service.settings, STAFF_TICKET,
+                        [staff.shop_id, staff.staff_id])
 
 
-@router.get("/events")
-async def events(
+async def _staff_watching(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
     ticket: Annotated[str | None, Query(max_length=4096)] = None,
-) -> StreamingResponse:
+) -> tuple[str, str]:
+    """The shop and staff member a stream is for: from its ticket, else the bearer token."""
+    service = request.app.state.service
+    if ticket is None:
+        staff = await current_staff(request, credentials)
+        return staff.shop_id, staff.staff_id
+    shop_id, staff_id = ticket_claims(service.settings, STAFF_TICKET, ticket)
+    member = await q.staff_member(service.pool, shop_id, staff_id)
+    if member is None or not member["active"]:
+        raise HTTPException(401, "invalid or expired ticket")
+    return shop_id, staff_id
+
+
+@router.get("/events", response_class=EventSourceResponse)
+async def events(
+    watcher: Annotated[tuple[str, str], Depends(_staff_watching)], hub: ReadyHub
+) -> AsyncIterator[ServerSentEvent]:
     """The caller's shop's events as they happen: `timeline`, `delivery`, `presence`, `topic`
     (plus `ready` first and `resync` when events may have been missed)."""
-    service = request.app.state.service
-    if ticket is not None:
-        claims = verify(service.settings.link_signing_secret, STAFF_TICKET, ticket)
-        if claims is None or len(claims) != 2:
-            raise HTTPException(401, "invalid or expired ticket")
-        member = await q.staff_member(service.pool, claims[0], claims[1])
-        if member is None or not member["active"]:
-            raise HTTPException(401, "invalid or expired ticket")
-        shop_id, staff_id = claims
-    else:
-        staff = await current_staff(request, credentials)
-        shop_id, staff_id = staff.shop_id, staff.staff_id
-    return await stream(request, shop_id, None, {"shop_id": shop_id, "staff_id": staff_id})
+    shop_id, staff_id = watcher
+    async for event in updates(hub, shop_id, None, {"shop_id": shop_id, "staff_id": staff_id}):
+        yield event

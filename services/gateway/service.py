@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)  # Meta's Messenger webhooks (not part of the API doc)
     # The browser side: live updates, the storefront chat's API, the inbox and widget files.
     app.include_router(live.router)
-    app.include_router(storefront.router)
+    storefront.install(app)
     # Every request's form is checked first (the guard), inside the storefront's CORS so that
     # a widget on a shop's page can read the refusal.
     app.add_middleware(RequestGuard, limits=[

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from services.gateway import queries as q
-from services.gateway.api.common import Staff, errors, pool
+from services.gateway.api.common import Staff, errors, pool, search_text
 from shared.rules import DiscountFacts, RuleViolation, discount_link
 
 router = APIRouter(tags=["catalog"])
@@ -52,9 +52,7 @@ class DiscountList(BaseModel):
 async def list_products(
     request: Request,
     staff: Staff,
-    q_: Annotated[
-        str | None, Query(alias="q", max_length=200, description="text in the title, or an id")
-    ] = None,
+    search: Annotated[str | None, search_text("text in the title, or an id")],
     online_store: Annotated[
         bool | None,
         Query(description="true (default): only Online Store products; false: only the others"),
@@ -62,10 +60,7 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ProductPage:
-    search = q_.strip() if q_ else None
-    rows = await q.products(
-        pool(request), staff.shop_id, search or None, online_store, limit + 1, offset
-    )
+    rows = await q.products(pool(request), staff.shop_id, search, online_store, limit + 1, offset)
     return ProductPage(
         items=[Product(**{**dict(r), "price": str(r["price"])}) for r in rows[:limit]],
         next_offset=offset + limit if len(rows) > limit else None,
@@ -81,20 +76,18 @@ async def list_products(
 async def list_discounts(
     request: Request,
     staff: Staff,
+    search: Annotated[str | None, search_text("text in the code")],
     status: Annotated[
         Literal["active", "scheduled", "expired", "disabled"] | None,
         Query(description="`active`: shareable now; others: the code's recorded status"),
     ] = None,
-    q_: Annotated[str | None, Query(alias="q", max_length=200, description="text in the code")] = (
-        None
-    ),
 ) -> DiscountList:
     db = pool(request)
     shop = await q.shop(db, staff.shop_id)
     domain = shop["domain"] if shop else ""
     now = datetime.now(UTC)
     items = []
-    for row in await q.discounts(db, staff.shop_id, q_.strip() if q_ else None):
+    for row in await q.discounts(db, staff.shop_id, search):
         try:
             facts = DiscountFacts(**dict(row))
             url: str | None = discount_link(facts, row["code"], domain, now)["url"]

@@ -77,17 +77,8 @@ class OrderUpdatesConsent(BaseModel):
 
 
 def _channel(row: asyncpg.Record | None) -> MessengerChannel:
-    if row is None:
-        return MessengerChannel(state="not_connected")
-    return MessengerChannel(
-        state=row["state"],
-        page_id=row["page_id"],
-        human_agent_approved=row["human_agent_approved"],
-        state_reason=row["state_reason"],
-        connected_at=row["connected_at"],
-        removed_at=row["removed_at"],
-        updated_at=row["updated_at"],
-    )
+    # The model names what is shown: the row's other columns (the Page's token) are left out.
+    return MessengerChannel(**dict(row)) if row else MessengerChannel(state="not_connected")
 
 
 def _may_configure(staff: StaffMember) -> None:
@@ -147,14 +138,8 @@ async def order_updates_consent(
     if row is None:
         raise HTTPException(404, "no Messenger opt-in for this order")
     history = await mq.consent_changes(db, staff.shop_id, order_id)
-    return OrderUpdatesConsent(
-        order_id=row["order_id"],
-        order_number=row["order_number"],
-        page_id=row["page_id"],
-        state=row["state"],
-        updates_enabled=row["updates_enabled"],
-        state_reason=row["state_reason"],
-        opted_in_at=row["opted_in_at"],
-        conversation_id=str(row["conversation_id"]) if row["conversation_id"] else None,
-        history=[ConsentChange(**dict(h)) for h in history],
-    )
+    cid = row["conversation_id"]
+    return OrderUpdatesConsent(**{
+        **dict(row), "conversation_id": str(cid) if cid else None,
+        "history": [ConsentChange(**dict(h)) for h in history],
+    })

@@ -5,10 +5,12 @@ The router applies it; its effect shows on the conversation and its timeline."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.types import DecoratedCallable
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
 
 from services.gateway import queries as q
@@ -46,7 +48,16 @@ from shared.rules import (
 
 router = APIRouter(tags=["conversation commands"])
 
-_ACCEPTED = {"status_code": 202, "response_model": Accepted}
+
+def _command(
+    action: str, summary: str, *codes: int, method: str = "post"
+) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """The route of a command on one conversation (`/conversations/{id}/<action>`): queued,
+    so answered 202 Accepted; `codes` are the errors it may answer."""
+    return getattr(router, method)(
+        f"/conversations/{{conversation_id}}/{action}", status_code=202, response_model=Accepted,
+        summary=summary, responses=errors(*codes),
+    )
 
 
 class ReplyIn(BaseModel):
@@ -106,12 +117,7 @@ def _refused(exc: RuleViolation) -> HTTPException:
     return HTTPException(422, str(exc))
 
 
-@router.post(
-    "/conversations/{conversation_id}/replies",
-    **_ACCEPTED,
-    summary="Reply to the customer, on the channel they wrote from",
-    responses=errors(404, 422, 503),
-)
+@_command("replies", "Reply to the customer, on the channel they wrote from", 404, 422, 503)
 async def reply(request: Request, staff: Staff, conversation_id: str, body: ReplyIn) -> Accepted:
     conversation = await conversation_or_404(request, staff, conversation_id)
     db = pool(request)
@@ -154,11 +160,10 @@ async def reply(request: Request, staff: Staff, conversation_id: str, body: Repl
     return await publish(request, command)
 
 
-@router.post(
-    "/conversations/{conversation_id}/assign",
-    **_ACCEPTED,
-    summary="Assign to a staff member holding the online store chat permission",
-    responses=errors(404, 422, 503),
+@_command(
+    "assign",
+    "Assign to a staff member holding the online store chat permission",
+    404, 422, 503,
 )
 async def assign(request: Request, staff: Staff, conversation_id: str, body: AssignIn) -> Accepted:
     conversation = await conversation_or_404(request, staff, conversation_id)
@@ -169,52 +174,31 @@ async def assign(request: Request, staff: Staff, conversation_id: str, body: Ass
         check_assignable(member["name"], member["permissions"], member["active"])
     except RuleViolation as exc:
         raise _refused(exc) from None
-    return await send_command(
-        request,
-        staff,
-        conversation,
-        AssignCommand,
-        assignee_staff_id=member["staff_id"],
-    )
+    return await send_command(request, staff, conversation, AssignCommand,
+                              assignee_staff_id=member["staff_id"])
 
 
-@router.post(
-    "/conversations/{conversation_id}/unassign",
-    **_ACCEPTED,
-    summary="Remove the assignee",
-    responses=errors(404, 503),
-)
+@_command("unassign", "Remove the assignee", 404, 503)
 async def unassign(request: Request, staff: Staff, conversation_id: str) -> Accepted:
     return await command_on(request, staff, conversation_id, UnassignCommand)
 
 
-@router.post(
-    "/conversations/{conversation_id}/status",
-    **_ACCEPTED,
-    summary="Open or close (archive) the conversation",
-    responses=errors(404, 422, 503),
-)
+@_command("status", "Open or close (archive) the conversation", 404, 422, 503)
 async def set_status(
     request: Request, staff: Staff, conversation_id: str, body: StatusIn
 ) -> Accepted:
     return await command_on(request, staff, conversation_id, SetStatusCommand, status=body.status)
 
 
-@router.post(
-    "/conversations/{conversation_id}/mark-unread",
-    **_ACCEPTED,
-    summary="Mark the conversation unread",
-    responses=errors(404, 503),
-)
+@_command("mark-unread", "Mark the conversation unread", 404, 503)
 async def mark_unread(request: Request, staff: Staff, conversation_id: str) -> Accepted:
     return await command_on(request, staff, conversation_id, MarkUnreadCommand)
 
 
-@router.put(
-    "/conversations/{conversation_id}/subject",
-    **_ACCEPTED,
-    summary="Set the subject (needs the messaging permission)",
-    responses=errors(403, 404, 422, 503),
+@_command(
+    "subject",
+    "Set the subject (needs the messaging permission)",
+    403, 404, 422, 503, method="put",
 )
 async def set_subject(
     request: Request, staff: Staff, conversation_id: str, body: SubjectIn
@@ -226,21 +210,19 @@ async def set_subject(
     )
 
 
-@router.post(
-    "/conversations/{conversation_id}/notes",
-    **_ACCEPTED,
-    summary="Leave a note on the customer (staff only, never shown to the customer)",
-    responses=errors(404, 422, 503),
+@_command(
+    "notes",
+    "Leave a note on the customer (staff only, never shown to the customer)",
+    404, 422, 503,
 )
 async def add_note(request: Request, staff: Staff, conversation_id: str, body: NoteIn) -> Accepted:
     return await command_on(request, staff, conversation_id, AddNoteCommand, text=body.text)
 
 
-@router.post(
-    "/conversations/{conversation_id}/turn-off-order-updates",
-    **_ACCEPTED,
-    summary="Send no more updates about one order (e.g. it went to the wrong person)",
-    responses=errors(404, 422, 503),
+@_command(
+    "turn-off-order-updates",
+    "Send no more updates about one order (e.g. it went to the wrong person)",
+    404, 422, 503,
 )
 async def turn_off_order_updates(
     request: Request, staff: Staff, conversation_id: str, body: OrderUpdatesOffIn
@@ -248,10 +230,5 @@ async def turn_off_order_updates(
     conversation = await conversation_or_404(request, staff, conversation_id)
     if await q.order(pool(request), staff.shop_id, body.order_id) is None:
         raise HTTPException(422, f"order {body.order_id!r} does not exist in this shop")
-    return await send_command(
-        request,
-        staff,
-        conversation,
-        TurnOffOrderUpdatesCommand,
-        order_id=body.order_id,
-    )
+    return await send_command(request, staff, conversation, TurnOffOrderUpdatesCommand,
+                              order_id=body.order_id)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Annotated, Any, Literal, get_args
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 import asyncpg
 from aiokafka.errors import KafkaError
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 
 from services.gateway import queries as q
@@ -24,6 +25,8 @@ Staff = Annotated[StaffMember, Depends(current_staff)]
 
 CONVERSATION_NOT_FOUND = "conversation not found"
 SAVED_REPLY_NOT_FOUND = "saved reply not found"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ErrorBody(BaseModel):
@@ -67,24 +70,57 @@ def parse_uuid(value: str, not_found: str) -> uuid.UUID:
     return parsed
 
 
-async def conversation_or_404(
-    request: Request, staff: StaffMember, conversation_id: str
-) -> asyncpg.Record:
-    """The caller's shop's conversation; another shop's or a malformed id is simply not found."""
-    row = await q.conversation(
-        pool(request), staff.shop_id, parse_uuid(conversation_id, CONVERSATION_NOT_FOUND)
-    )
-    if row is None:
-        raise HTTPException(404, CONVERSATION_NOT_FOUND)
-    return row
+#: Looks up one of a shop's records by its id.
+ShopLookup = Callable[[asyncpg.Pool, str, uuid.UUID], Awaitable[asyncpg.Record | None]]
+
+
+def found_or_404(
+    lookup: ShopLookup, path_param: str, not_found: str
+) -> Callable[[Request, StaffMember, str], Awaitable[asyncpg.Record]]:
+    """The caller's shop's record named by the URL's `path_param`; another shop's, or a
+    malformed id, is simply not found. A FastAPI dependency, or a helper to call after the body
+    is validated (a malformed body is a 422 before the lookup's 404)."""
+
+    # The parameters' FastAPI markers are defaults, not annotations: annotations are read
+    # as text (postponed) and could not name this function's arguments.
+    async def record_or_404(
+        request: Request, staff: Staff, record_id: str = Path(alias=path_param)
+    ) -> asyncpg.Record:
+        row = await lookup(pool(request), staff.shop_id, parse_uuid(record_id, not_found))
+        if row is None:
+            raise HTTPException(404, not_found)
+        return row
+
+    return record_or_404
+
+
+conversation_or_404 = found_or_404(q.conversation, "conversation_id", CONVERSATION_NOT_FOUND)
+#: The conversation the path names, for endpoints without a body.
+Conversation = Annotated[asyncpg.Record, Depends(conversation_or_404)]
+
+
+def search_text(description: str) -> Any:
+    """The `q` query parameter: text to look for, stripped (None when there is none)."""
+
+    async def stripped(
+        q: str | None = Query(None, max_length=200, description=description),
+    ) -> str | None:
+        return (q.strip() or None) if q else None
+
+    return Depends(stripped)
+
+
+def validated(model: type[M], **fields: Any) -> M:
+    """`model` built from `fields`; whatever its contract refuses is a 422."""
+    try:
+        return model(**fields)
+    except ValidationError as exc:
+        raise HTTPException(422, error_sentence(exc.errors())) from None
 
 
 def build_command(model: type[BaseModel], **fields: Any) -> Any:
     """Build a command of `inbox.commands`; whatever its contract refuses is a 422."""
-    try:
-        return model(command_id=str(uuid.uuid4()), **fields)
-    except ValidationError as exc:
-        raise HTTPException(422, error_sentence(exc.errors())) from None
+    return validated(model, command_id=str(uuid.uuid4()), **fields)
 
 
 async def send_command(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.gateway import queries as q
-from services.gateway.api.common import Staff, conversation_or_404, errors, pool
+from services.gateway.api.common import Conversation, Staff, errors, pool, search_text
 from services.gateway.api.models import (
     ConversationDetail,
     ConversationPage,
@@ -35,6 +35,10 @@ RECENT_ORDERS = 5
 async def list_conversations(
     request: Request,
     staff: Staff,
+    search: Annotated[str | None, search_text(
+        "text in the customer's name or email, the messages, the last message preview, or the "
+        "subject (only for staff who may see subjects)"
+    )],
     status: Literal["open", "closed"] | None = None,
     assignee: Annotated[
         str | None,
@@ -45,28 +49,18 @@ async def list_conversations(
     ] = None,
     unread: bool | None = None,
     topic: Annotated[str | None, Query(max_length=64, description="a topic key")] = None,
-    q_: Annotated[
-        str | None,
-        Query(
-            alias="q",
-            max_length=200,
-            description="text in the customer's name or email, the messages, the last message "
-            "preview, or the subject (only for staff who may see subjects)",
-        ),
-    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ConversationPage:
     if assignee is not None and unassigned:
         raise HTTPException(422, "assignee and unassigned=true cannot be combined")
-    search = q_.strip() if q_ else None
     filters = q.ConversationFilter(
         status=status,
         assignee_staff_id=staff.staff_id if assignee == "me" else assignee,
         unassigned=unassigned,
         unread=unread,
         topic=topic,
-        search=search or None,
+        search=search,
         search_subject=may_see_subject(staff.permissions),
     )
     rows = await q.list_conversations(pool(request), staff.shop_id, filters, limit + 1, offset)
@@ -88,10 +82,7 @@ def _presence_timeout(request: Request) -> timedelta:
     summary="One conversation: timeline, cart header and customer profile",
     responses=errors(404),
 )
-async def get_conversation(
-    request: Request, staff: Staff, conversation_id: str
-) -> ConversationDetail:
-    row = await conversation_or_404(request, staff, conversation_id)
+async def get_conversation(request: Request, staff: Staff, row: Conversation) -> ConversationDetail:
     db, shop_id = pool(request), staff.shop_id
     customer_id, email = row["customer_id"], row["customer_email"]
     items = await q.timeline(db, row["conversation_id"])

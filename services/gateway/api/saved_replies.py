@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.gateway import queries as q
@@ -19,8 +19,10 @@ from services.gateway.api.common import (
     Staff,
     conversation_or_404,
     errors,
+    found_or_404,
     parse_uuid,
     pool,
+    search_text,
 )
 from services.gateway.auth import StaffMember
 from shared.rules import PLACEHOLDERS, expand_placeholders, first_name, unknown_placeholders
@@ -84,15 +86,9 @@ def _duplicate(shortcut: str) -> HTTPException:
     return HTTPException(409, f"a saved reply with the shortcut {shortcut!r} already exists")
 
 
-async def _saved_reply_or_404(
-    request: Request, staff: StaffMember, reply_id: str
-) -> asyncpg.Record:
-    row = await q.saved_reply(
-        pool(request), staff.shop_id, parse_uuid(reply_id, SAVED_REPLY_NOT_FOUND)
-    )
-    if row is None:
-        raise HTTPException(404, SAVED_REPLY_NOT_FOUND)
-    return row
+_saved_reply_or_404 = found_or_404(q.saved_reply, "saved_reply_id", SAVED_REPLY_NOT_FOUND)
+#: The saved reply the path names, for endpoints with nothing else to validate first.
+_SavedReplyRow = Annotated[asyncpg.Record, Depends(_saved_reply_or_404)]
 
 
 # --- expansion (also used by replies) ----------------------------------------------------------
@@ -128,11 +124,9 @@ async def expand_saved_reply(
 async def list_saved_replies(
     request: Request,
     staff: Staff,
-    q_: Annotated[
-        str | None, Query(alias="q", max_length=200, description="text in shortcut or body")
-    ] = None,
+    search: Annotated[str | None, search_text("text in shortcut or body")],
 ) -> SavedReplyList:
-    rows = await q.saved_replies(pool(request), staff.shop_id, q_.strip() if q_ else None)
+    rows = await q.saved_replies(pool(request), staff.shop_id, search)
     return SavedReplyList(items=[_saved_reply(r) for r in rows])
 
 
@@ -160,8 +154,8 @@ async def create_saved_reply(request: Request, staff: Staff, body: SavedReplyIn)
     summary="One saved reply",
     responses=errors(404),
 )
-async def get_saved_reply(request: Request, staff: Staff, saved_reply_id: str) -> SavedReply:
-    return _saved_reply(await _saved_reply_or_404(request, staff, saved_reply_id))
+async def get_saved_reply(saved: _SavedReplyRow) -> SavedReply:
+    return _saved_reply(saved)
 
 
 @router.put(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from services.gateway import queries as q
-from services.gateway.api.common import Staff, errors, pool
+from services.gateway.api.common import Staff, errors, pool, search_text
 from shared.rules import assignable, may_see_subject
 
 router = APIRouter(tags=["staff"])
@@ -67,12 +67,9 @@ async def me(request: Request, staff: Staff) -> Me:
 async def assignable_staff(
     request: Request,
     staff: Staff,
-    q_: Annotated[
-        str | None,
-        Query(alias="q", max_length=200, description="text in the name or email"),
-    ] = None,
+    search: Annotated[str | None, search_text("text in the name or email")],
 ) -> StaffList:
-    rows = await q.search_staff(pool(request), staff.shop_id, q_.strip() if q_ else None)
+    rows = await q.search_staff(pool(request), staff.shop_id, search)
     return StaffList(items=[
         StaffEntry(staff_id=r["staff_id"], name=r["name"], email=r["email"])
         for r in rows

@@ -415,7 +415,7 @@
   // --- start --------------------------------------------------------------------------------
 
   function resumeFromLink() {
-    var match = /(?:^#|&)continue=([0-9a-fA-F-]{36})\.([0-9a-fA-F]{8,128})/.exec(location.hash);
+    var match = /(?:^#|&)continue=([0-9a-fA-F-]{36})\.([A-Za-z0-9_.-]{8,128})/.exec(location.hash);
     if (!match) return Promise.resolve(false);
     history.replaceState(null, "", location.pathname + location.search);
     return request("POST", api + "/chats/resume", {
