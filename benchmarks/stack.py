@@ -151,6 +151,7 @@ async def start_stack(
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
         **broker.client_env(),
         "DATABASE_URL": settings.database_url,
+        "INBOX_ENVIRONMENT": "development",
         "KAFKA_TOPIC_PARTITIONS": str(partitions),
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
         # No Messenger Page is connected in the benchmarks: nothing may ever reach Meta.

@@ -12,9 +12,15 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The signing secret a development stack runs with; a service outside development refuses it.
+DEVELOPMENT_SIGNING_SECRET = "development-only-secret"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    #: `development` (what `inbox dev` and the tests set) allows the development signing secret.
+    inbox_environment: Literal["development", "production"] = "production"
 
     # Kafka
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
@@ -66,7 +72,7 @@ class Settings(BaseSettings):
     email_from_address: str = "inbox@localhost"
     public_base_url: str = "http://127.0.0.1:8080"
     #: Signs the links that bring a customer back into their conversation. Set it in production.
-    link_signing_secret: str = "development-only-secret"
+    link_signing_secret: SecretStr = SecretStr(DEVELOPMENT_SIGNING_SECRET)
     smtp_timeout_seconds: float = 30.0
     #: Port of the notifier's SMTP endpoint for customers' email answers (0: off).
     inbound_smtp_port: int = 0
@@ -78,9 +84,9 @@ class Settings(BaseSettings):
     messenger_graph_url: str = "https://graph.facebook.com"
     messenger_graph_version: str = "v25.0"
     #: Signs every webhook POST (X-Hub-Signature-256); global to the app, not per shop.
-    messenger_app_secret: str = ""
+    messenger_app_secret: SecretStr = SecretStr("")
     #: Answers Meta's GET hub.challenge handshake when hub.verify_token equals it.
-    messenger_verify_token: str = ""
+    messenger_verify_token: SecretStr = SecretStr("")
     #: Largest webhook body accepted (413 above it).
     messenger_webhook_max_bytes: int = 1_000_000
     #: Send API calls per second per Page, per notifier instance (Meta allows 300/s for text).
@@ -127,3 +133,29 @@ def get_settings() -> Settings:
 
 def http_port_for(service: str, settings: Settings) -> int:
     return settings.http_port or SERVICE_PORTS[service]
+
+
+def start_up_problems(settings: Settings) -> list[str]:
+    """What in the configuration would make a service unsafe or stuck, one sentence each; a
+    service refuses to start while there is any."""
+    problems = []
+    secret = settings.link_signing_secret.get_secret_value()
+    if settings.inbox_environment != "development" and secret in ("", DEVELOPMENT_SIGNING_SECRET):
+        problems.append(
+            "LINK_SIGNING_SECRET is the development one (anyone could sign a customer's chat "
+            "token): set a long random secret of your own, or INBOX_ENVIRONMENT=development")
+    if settings.database_pool_max <= settings.kafka_consumer_concurrency:
+        problems.append(
+            f"DATABASE_POOL_MAX ({settings.database_pool_max}) must exceed "
+            f"KAFKA_CONSUMER_CONCURRENCY ({settings.kafka_consumer_concurrency}): each group of "
+            "partitions applied at once holds a connection for its transaction, and the "
+            "readiness probe and the outbox relay need one more")
+    if settings.database_pool_min > settings.database_pool_max:
+        problems.append(f"DATABASE_POOL_MIN ({settings.database_pool_min}) is above "
+                        f"DATABASE_POOL_MAX ({settings.database_pool_max})")
+    if settings.kafka_heartbeat_interval_ms * 3 > settings.kafka_session_timeout_ms:
+        problems.append(
+            f"KAFKA_HEARTBEAT_INTERVAL_MS ({settings.kafka_heartbeat_interval_ms}) must be at "
+            f"most a third of KAFKA_SESSION_TIMEOUT_MS ({settings.kafka_session_timeout_ms}), "
+            "or a consumer that is alive can be taken for dead")
+    return problems

@@ -15,7 +15,8 @@ from shared import tokens
 CONTINUE_LINK = tokens.Purpose("continue-chat", 90 * 24 * 3600)
 
 
-def continue_chat_url(base_url: str, secret: str, shop_id: str, conversation_id: str) -> str:
+def continue_chat_url(base_url: str, secret: tokens.Secret, shop_id: str,
+                      conversation_id: str) -> str:
     query = urlencode({
         "shop": shop_id,
         "conversation": conversation_id,
@@ -24,5 +25,6 @@ def continue_chat_url(base_url: str, secret: str, shop_id: str, conversation_id:
     return f"{base_url.rstrip('/')}/chat/continue?{query}"
 
 
-def valid_signature(secret: str, shop_id: str, conversation_id: str, signature: str) -> bool:
+def valid_signature(secret: tokens.Secret, shop_id: str, conversation_id: str,
+                    signature: str) -> bool:
     return tokens.valid_detached(secret, CONTINUE_LINK, [shop_id, conversation_id], signature)

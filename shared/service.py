@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 from fastapi import FastAPI
 
-from shared.config import Settings, get_settings, http_port_for
+from shared.config import Settings, get_settings, http_port_for, start_up_problems
 from shared.db.migrate import migrate
 from shared.db.outbox import Outbox
 from shared.db.pool import create_pool, record_pool_usage
@@ -217,6 +217,11 @@ def run_service(
     """Entry point of `python -m services.<name>`."""
     settings = get_settings()
     setup_logging(settings, name)
+    problems = start_up_problems(settings)
+    if problems:
+        for problem in problems:
+            log.critical("%s cannot start: %s", name, problem)
+        raise SystemExit(2)
     service = Service(name, settings, app_factory() if app_factory else None)
 
     asyncio.run(service.run(build))

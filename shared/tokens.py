@@ -18,6 +18,10 @@ from typing import Any
 
 from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
+from pydantic import SecretStr
+
+#: The signing secret: as the settings hold it (never printed), or plain.
+Secret = SecretStr | str
 
 #: Longer is not a token of ours (claims are a few ids and names).
 MAX_TOKEN_CHARS = 4096
@@ -45,8 +49,10 @@ class _Signer(TimestampSigner):
 
 
 def _serializer(
-    secret: str, purpose: Purpose, issued_at: int | None = None
+    secret: Secret, purpose: Purpose, issued_at: int | None = None
 ) -> URLSafeTimedSerializer:
+    if isinstance(secret, SecretStr):
+        secret = secret.get_secret_value()
     return URLSafeTimedSerializer(
         secret, salt=f"inbox-{purpose.name}", signer=_Signer,
         signer_kwargs={"issued_at": issued_at},
@@ -54,7 +60,7 @@ def _serializer(
 
 
 def sign(
-    secret: str, purpose: Purpose, claims: Sequence[str], *, issued_at: int | None = None
+    secret: Secret, purpose: Purpose, claims: Sequence[str], *, issued_at: int | None = None
 ) -> str:
     """A URL-safe token carrying `claims` for `purpose`."""
     return _serializer(secret, purpose, issued_at).dumps(list(claims))
@@ -70,7 +76,7 @@ def _canonical(token: str) -> bool:
         return False
 
 
-def verify(secret: str, purpose: Purpose, token: str | None) -> list[str] | None:
+def verify(secret: Secret, purpose: Purpose, token: str | None) -> list[str] | None:
     """The claims of a valid, unexpired token of this purpose; None otherwise."""
     if not token or len(token) > MAX_TOKEN_CHARS or not _canonical(token):
         return None
@@ -84,7 +90,7 @@ def verify(secret: str, purpose: Purpose, token: str | None) -> list[str] | None
 
 
 def detached_signature(
-    secret: str, purpose: Purpose, claims: Sequence[str], *, issued_at: int | None = None
+    secret: Secret, purpose: Purpose, claims: Sequence[str], *, issued_at: int | None = None
 ) -> str:
     """The token of `claims` without the claims themselves (its time and signature)."""
     _, time, signature = sign(secret, purpose, claims, issued_at=issued_at).rsplit(".", 2)
@@ -92,7 +98,7 @@ def detached_signature(
 
 
 def valid_detached(
-    secret: str, purpose: Purpose, claims: Sequence[str], signature: str
+    secret: Secret, purpose: Purpose, claims: Sequence[str], signature: str
 ) -> bool:
     """Whether `signature` is a valid, unexpired detached signature of exactly `claims`."""
     payload = _serializer(secret, purpose).dump_payload(list(claims)).decode()

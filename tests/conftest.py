@@ -196,6 +196,7 @@ class ServiceProcess:
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             **settings_env(settings),
             "DATABASE_URL": settings.database_url,
+            "INBOX_ENVIRONMENT": "development",
             "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
             "HTTP_PORT": str(self.port),
             "PRESENCE_TIMEOUT_SECONDS": str(PRESENCE_TIMEOUT),

@@ -118,7 +118,7 @@ async def target(stack, producer, db, graph_api):
             "page_id": shop.page_id, "token": shop.shop.tokens["ava"]}
 
 
-def _chat_token(secret: str, shop_id: str, thread_ref: str) -> str:
+def _chat_token(secret: tokens.Secret, shop_id: str, thread_ref: str) -> str:
     """A chat token as the gateway issues it (as many threads as the fuzz needs, without the
     per-address limit on starting chats)."""
     return tokens.sign(secret, CHAT_TOKEN, [shop_id, thread_ref, f"v-{thread_ref}", "Maja", ""])
@@ -295,7 +295,7 @@ class Fuzz:
     """Sends the generated requests (from a worker thread: the test's event loop stays free)
     and keeps what a later check needs."""
 
-    def __init__(self, target: dict[str, Any], secret: str) -> None:
+    def __init__(self, target: dict[str, Any], secret: tokens.Secret) -> None:
         self.target, self.secret = target, secret
         self.clients: dict[str, httpx.Client] = {}
         self.sent = 0

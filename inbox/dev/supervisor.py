@@ -158,6 +158,7 @@ class DevStack:
             "KAFKA_HEARTBEAT_INTERVAL_MS": "3000",
             "KAFKA_SESSION_TIMEOUT_MS": "10000",
             **os.environ,
+            "INBOX_ENVIRONMENT": "development",
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
             **self.broker.client_env(),
