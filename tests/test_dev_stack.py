@@ -172,11 +172,11 @@ def test_dev_stack_runs_restarts_and_stops_cleanly(tmp_path: Path, broker: str) 
     finally:
         _stop(stack, output, children)
     if broker == "kafka":
-        _kafka_kept_the_data(tmp_path, env, conversation_id, ports["gateway"], token)
+        _kafka_kept_the_data(tmp_path, env, conversation_id, token)
 
 
 def _kafka_kept_the_data(tmp_path: Path, env: dict[str, str], conversation_id: str,
-                         gateway_port: str, token: str) -> None:
+                         token: str) -> None:
     """A second `inbox dev` on the same .inbox/: the broker starts on its data (the first
     run's messages are still on their topic), and a message sent now arrives like the first."""
     assert (tmp_path / ".inbox" / "kafka" / "data" / "meta.properties").exists()
@@ -185,6 +185,8 @@ def _kafka_kept_the_data(tmp_path: Path, env: dict[str, str], conversation_id: s
     try:
         out = output.wait_for(r"Press Ctrl-C to stop", 120)
         children = _descendants(stack.pid)
+        # Its own ports: the first run's may have been taken meanwhile.
+        gateway_port = re.search(r"gateway http://127\.0\.0\.1:(\d+)/metrics", out)[1]
         bootstrap = re.search(r"Kafka\s+(127\.0\.0\.1:\d+)", out)[1]
         first = asyncio.run(read_topic(
             Settings(kafka_bootstrap_servers=bootstrap), CHAT_INBOUND,

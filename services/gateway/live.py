@@ -15,7 +15,10 @@ credential itself never appears in a URL. Tickets are signed tokens (`shared.tok
 purpose per audience), so any gateway instance accepts a ticket issued by another.
 
 Events are not stored for replay: a stream that (re)connects gets `ready` (and `resync` when
-the gateway's reader had to reconnect) and the browser refetches the state it shows.
+the gateway's reader had to reconnect) and the browser refetches the state it shows. So the
+reader runs only while someone watches (and for a while after the last stream closed): at rest
+it would be a consumer long-polling for nobody. The first stream waits the moment it takes to
+position it at the end.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -62,6 +66,8 @@ TICKET_SECONDS = 60
 RECONNECT_MILLISECONDS = 3000
 #: Events waiting for one slow browser; past this its stream is closed (it reconnects, resyncs).
 QUEUE_LIMIT = 1000
+#: The reader goes on this long after the last stream closed (a reload, a reconnect).
+READER_LINGER_SECONDS = 60.0
 #: Longest text carried in a staff event (the notification's body); the view refetches the rest.
 TEXT_LIMIT = 300
 
@@ -140,6 +146,10 @@ class LiveHub:
         self._listeners: dict[str, set[Listener]] = defaultdict(set)
         #: Set while the reader is positioned and reading: streams wait for it.
         self.ready = asyncio.Event()
+        #: Set while a stream is open or about to open: the reader runs.
+        self._wanted = asyncio.Event()
+        self._waiting = 0  # streams waiting for `ready`
+        self._last_watched = time.monotonic()
         self._stopping = False
 
     # --- listeners ---------------------------------------------------------------------------
@@ -153,6 +163,7 @@ class LiveHub:
         try:
             yield listener
         finally:
+            self._last_watched = time.monotonic()
             STREAMS.labels(audience).dec()
             shop = self._listeners.get(shop_id)
             if shop is not None:
@@ -179,9 +190,31 @@ class LiveHub:
             for listener in list(listeners):
                 listener.offer(event, {})
 
+    async def until_ready(self, timeout: float) -> None:
+        """Start the reader if it is not running, and wait until it reads from the end."""
+        self._waiting += 1
+        self._wanted.set()
+        try:
+            await asyncio.wait_for(self.ready.wait(), timeout)
+        finally:
+            self._waiting -= 1
+            self._last_watched = time.monotonic()
+
+    def _watched(self) -> bool:
+        """Whether the reader goes on: a stream is open or waits, or one was a moment ago (a
+        browser reconnecting finds it still in place). When not, it is no longer wanted."""
+        if self._listeners or self._waiting:
+            self._last_watched = time.monotonic()
+            return True
+        if time.monotonic() - self._last_watched < READER_LINGER_SECONDS:
+            return True
+        self._wanted.clear()
+        return False
+
     async def stop(self) -> None:
         """End every stream (so the HTTP server can stop) and the reader."""
         self._stopping = True
+        self._wanted.set()  # a reader waiting to be wanted ends
         for listeners in self._listeners.values():
             for listener in list(listeners):
                 listener.close()
@@ -189,6 +222,12 @@ class LiveHub:
     # --- the broadcast reader ----------------------------------------------------------------
 
     async def run(self) -> None:
+        while not self._stopping:
+            await self._wanted.wait()
+            if not self._stopping:
+                await self._read_while_watched()
+
+    async def _read_while_watched(self) -> None:
         first = True
 
         def broker_lost(exc: BaseException, delay: float) -> None:
@@ -216,7 +255,7 @@ class LiveHub:
                     first = False
                     log.info("live updates: reading %d partitions from their end",
                              len(partitions))
-                    while not self._stopping:
+                    while not self._stopping and self._watched():
                         batches = await consumer.getmany(timeout_ms=1000)
                         for tp, records in batches.items():
                             decode = TOPICS[tp.topic].decode
@@ -256,7 +295,7 @@ async def ready_hub(request: Request) -> LiveHub:
     hub: LiveHub | None = getattr(request.app.state, "live", None)
     if hub is not None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(hub.ready.wait(), 10)
+            await hub.until_ready(10)
             return hub
     raise HTTPException(503, "live updates are not available right now; try again")
 
