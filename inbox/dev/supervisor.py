@@ -47,6 +47,8 @@ DEV_ENV_FILE = STATE_DIR / "dev.env"
 #: consumer's idle long poll names each partition it reads, which is most of the broker's work
 #: at rest.
 DEV_TOPIC_PARTITIONS = "2"
+#: One machine's traffic needs few broker threads, and each idle one wakes every 300 ms.
+DEV_BROKER_PROPERTIES = {"num.network.threads": "1", "num.io.threads": "2"}
 #: The development Messenger app: the Graph API stand-in signs webhooks with this secret.
 DEV_MESSENGER_APP_SECRET = "development-messenger-app-secret"
 DEV_MESSENGER_VERIFY_TOKEN = "development-messenger-verify-token"
@@ -120,7 +122,8 @@ class DevStack:
             say("starting Apache Kafka (the first start fetches its jars with Maven)…")
         self.broker = start_broker(self.logs / "broker.log", preferred_port=9092, kind=kind,
                                    data_dir=(STATE_DIR / "kafka").resolve(),
-                                   jvm_options=DEV_JVM_OPTIONS)
+                                   jvm_options=DEV_JVM_OPTIONS,
+                                   extra_properties=DEV_BROKER_PROPERTIES)
         if self.broker.fallback_reason:
             say(f"{self.broker.fallback_reason}\nrunning Tansu instead of Apache Kafka "
                 f"({TANSU_COST})")
