@@ -52,7 +52,7 @@ from inbox.load.traffic import (
     Traffic,
     heldout_texts,
 )
-from shared.config import Settings
+from shared.config import DatabaseSettings, KafkaSettings, Settings
 from shared.kafka.admin import ensure_topics
 from shared.kafka.client import consumer_options
 from shared.kafka.producer import EventProducer
@@ -96,7 +96,7 @@ async def raw_broker(settings: Settings, count: int) -> dict[str, Any]:
     await producer.start()
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in range(settings.kafka_topic_partitions)]
+        tps = [TopicPartition(topic, p) for p in range(settings.kafka.topic_partitions)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         started = time.perf_counter()
@@ -122,7 +122,7 @@ async def raw_broker(settings: Settings, count: int) -> dict[str, Any]:
 
 async def raw_postgres(settings: Settings, count: int) -> dict[str, Any]:
     """Rows/s inserting message-sized rows in batches of 500, one connection."""
-    conn = await asyncpg.connect(settings.database_url)
+    conn = await asyncpg.connect(settings.database.url)
     try:
         await conn.execute(
             "CREATE TEMP TABLE bench_raw (id uuid PRIMARY KEY, text text, at timestamptz)"
@@ -148,8 +148,10 @@ async def bench_raw(count: int) -> dict[str, Any]:
     pg = start_postgres(workdir / "pgdata", temporary=True, durable=False,
                         log_path=workdir / "pg.log")
     try:
-        settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers,
-                            **broker.client_settings, database_url=pg.url, log_level="WARNING")
+        settings = Settings(
+            kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers,
+                                **broker.client_settings),
+            database=DatabaseSettings(url=pg.url), log_level="WARNING")
         broker_figures = await raw_broker(settings, count)
         pg_figures = await raw_postgres(settings, count)
         return {"broker_produce_consume": broker_figures, "postgres_inserts": pg_figures}
@@ -286,7 +288,7 @@ async def router_burst(stack: Stack, count: int) -> dict[str, Any]:
     settings = stack.settings
     producer = EventProducer(settings, "bench")
     await producer.start()
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=2)
     try:
         shop_ids = [f"bench-{i}" for i in range(10)]
         for shop_id in shop_ids:
@@ -397,7 +399,7 @@ async def bench_growth(sizes: list[int], rate: float, seconds: float, shops: int
         async with LoadSession(stack.settings, shops=shops, progress=False) as session:
             stored = 0
             for size in sizes:
-                took = await prefill(stack.settings.database_url, stored, size)
+                took = await prefill(stack.settings.database.url, stored, size)
                 stored = size
                 report = await session.phase(rate, seconds, Mix.parse("messages"), grace=10.0,
                                              settle=0.5)

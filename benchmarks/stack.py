@@ -25,7 +25,7 @@ import psutil
 from inbox.dev.broker import Broker, start_broker
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
-from shared.config import Settings
+from shared.config import DatabaseSettings, KafkaSettings, Settings
 from shared.db.migrate import migrate_database
 from shared.kafka.admin import ensure_topics
 
@@ -142,15 +142,16 @@ async def start_stack(
     except BaseException:
         broker.stop()
         raise
-    settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers,
-                        **broker.client_settings, database_url=postgres.url,
-                        kafka_topic_partitions=partitions, log_level="WARNING")
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers,
+                            **broker.client_settings, topic_partitions=partitions),
+        database=DatabaseSettings(url=postgres.url), log_level="WARNING")
     smtp_port = free_port()
     stack = Stack(workdir, broker, postgres, settings, env={
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
         **broker.client_env(),
-        "DATABASE_URL": settings.database_url,
+        "DATABASE_URL": settings.database.url,
         "INBOX_ENVIRONMENT": "development",
         "KAFKA_TOPIC_PARTITIONS": str(partitions),
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
@@ -161,7 +162,7 @@ async def start_stack(
         **(env or {}),
     })
     try:
-        await migrate_database(settings.database_url)
+        await migrate_database(settings.database.url)
         await ensure_topics(settings)
         stack.mail = spawn(
             [sys.executable, "-m", "inbox.dev.mailcatcher", "--dir", str(workdir / "mail"),
@@ -183,8 +184,8 @@ def main() -> int:
         return await start_stack()
 
     stack = asyncio.run(up())
-    print(f"KAFKA_BOOTSTRAP_SERVERS={stack.settings.kafka_bootstrap_servers}")
-    print(f"DATABASE_URL={stack.settings.database_url}")
+    print(f"KAFKA_BOOTSTRAP_SERVERS={stack.settings.kafka.bootstrap_servers}")
+    print(f"DATABASE_URL={stack.settings.database.url}")
     print("services: " + ", ".join(f"{s.name} pid {s.process.pid} port {s.port}"
                                    for s in stack.services))
     print("Ctrl-C stops everything.", flush=True)

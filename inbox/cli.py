@@ -39,7 +39,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from shared.db.migrate import migrate_database
 
-    applied = asyncio.run(migrate_database(_settings().database_url))
+    applied = asyncio.run(migrate_database(_settings().database.url))
     print(f"applied migrations: {applied}" if applied else "database schema is up to date")
     return 0
 
@@ -78,7 +78,7 @@ def cmd_send_message(args: argparse.Namespace) -> int:
             await producer.stop()
         print(f"sent to {CHAT_INBOUND}: shop={event.shop_id} channel={event.channel} "
               f"thread={event.thread_ref}")
-        conn = await asyncpg.connect(settings.database_url)
+        conn = await asyncpg.connect(settings.database.url)
         try:
             deadline = time.monotonic() + args.wait
             while time.monotonic() < deadline:

@@ -2,6 +2,11 @@
 
 Every variable is documented in the README ("Configuration"). Knobs that differ between the
 development broker and production Kafka are explicit settings, never inferred from the broker.
+
+Settings that belong together form groups (`settings.kafka`, `.database`, `.mail`, `.messenger`,
+`.http`), each a `BaseSettings` of its own that reads its variables (by prefix, or by alias where
+they share none) when `Settings` is built. In code a group is given whole, and still reads from
+the environment what it is not given: `Settings(kafka=KafkaSettings(bootstrap_servers=...))`.
 """
 
 from __future__ import annotations
@@ -16,91 +21,131 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEVELOPMENT_SIGNING_SECRET = "development-only-secret"
 
 
+class KafkaSettings(BaseSettings):
+    """The brokers, the clients' security and the topics' shape (KAFKA_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", case_sensitive=False, extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id_prefix: str = "inbox"
+    #: PLAINTEXT on loopback; SASL_SSL for a managed Kafka (Confluent Cloud, MSK, Aiven).
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    #: CA bundle that signed the brokers' certificates (the system's CAs when empty).
+    ssl_cafile: str = ""
+    #: Client certificate and key, for brokers that authenticate clients by TLS (mTLS).
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_key_password: SecretStr = SecretStr("")
+    ssl_check_hostname: bool = True
+    enable_idempotence: bool = Field(
+        default=True,
+        description="Idempotent producer (acks=all). Off only for a broker without it (Tansu).",
+    )
+    topic_partitions: int = 8
+    replication_factor: int = 1
+    #: min.insync.replicas of the topics created at start (the broker's default when 0).
+    min_insync_replicas: int = 0
+    create_topics: bool = True
+    #: How long the broker may hold a fetch while no record arrives (Apache Kafka answers as
+    #: soon as one does): a long poll, not a poll loop. Tansu needs a short one (20).
+    fetch_max_wait_ms: int = 500
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    max_poll_records: int = 500
+    #: Groups of partitions a consumer applies at the same time, each in its own transaction
+    #: (keep below DATABASE_POOL_MAX).
+    consumer_concurrency: int = 4
+    linger_ms: int = 5
+    max_message_bytes: int = 1_000_000
+
+
+class DatabaseSettings(BaseSettings):
+    """PostgreSQL (DATABASE_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="DATABASE_", case_sensitive=False,
+                                      extra="ignore")
+
+    url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    pool_min: int = 1
+    pool_max: int = 10
+    migrate_on_start: bool = True
+
+
+class MailSettings(BaseSettings):
+    """Email out (SMTP) and in (the notifier's own SMTP endpoint)."""
+
+    # The variables share no prefix; EMAIL_FROM_ADDRESS is named by its alias.
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore",
+                                      populate_by_name=True)
+
+    smtp_url: str = "smtp://127.0.0.1:1025"
+    from_address: str = Field(default="inbox@localhost", validation_alias="EMAIL_FROM_ADDRESS")
+    smtp_timeout_seconds: float = 30.0
+    #: Port of the notifier's SMTP endpoint for customers' email answers (0: off).
+    inbound_smtp_port: int = 0
+
+
+class MessengerSettings(BaseSettings):
+    """Meta's Graph API (MESSENGER_*). Webhooks are refused while the app secret is empty."""
+
+    model_config = SettingsConfigDict(env_prefix="MESSENGER_", case_sensitive=False,
+                                      extra="ignore")
+
+    graph_url: str = "https://graph.facebook.com"
+    graph_version: str = "v25.0"
+    #: Signs every webhook POST (X-Hub-Signature-256); global to the app, not per shop.
+    app_secret: SecretStr = SecretStr("")
+    #: Answers Meta's GET hub.challenge handshake when hub.verify_token equals it.
+    verify_token: SecretStr = SecretStr("")
+    #: Largest webhook body accepted (413 above it).
+    webhook_max_bytes: int = 1_000_000
+    #: Send API calls per second per Page, per notifier instance (Meta allows 300/s for text).
+    send_rate_per_second: float = 250.0
+    #: How long a Page's sends wait after Meta's rate limit (codes 4, 613) or a restriction.
+    rate_limit_pause_seconds: float = 30.0
+    timeout_seconds: float = 10.0
+
+
+class HttpSettings(BaseSettings):
+    """The HTTP side door of every service (and the gateway's API) (HTTP_*)."""
+
+    model_config = SettingsConfigDict(env_prefix="HTTP_", case_sensitive=False, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: the service's own default port (see SERVICE_PORTS)
+
+
 class Settings(BaseSettings):
+    """All settings; each group reads its own variables when it is built (default factory)."""
+
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
     #: `development` (what `inbox dev` and the tests set) allows the development signing secret.
     inbox_environment: Literal["development", "production"] = "production"
 
-    # Kafka
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_client_id_prefix: str = "inbox"
-    #: PLAINTEXT on loopback; SASL_SSL for a managed Kafka (Confluent Cloud, MSK, Aiven).
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
-        "PLAINTEXT")
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    kafka_sasl_username: str = ""
-    kafka_sasl_password: SecretStr = SecretStr("")
-    #: CA bundle that signed the brokers' certificates (the system's CAs when empty).
-    kafka_ssl_cafile: str = ""
-    #: Client certificate and key, for brokers that authenticate clients by TLS (mTLS).
-    kafka_ssl_certfile: str = ""
-    kafka_ssl_keyfile: str = ""
-    kafka_ssl_key_password: SecretStr = SecretStr("")
-    kafka_ssl_check_hostname: bool = True
-    kafka_enable_idempotence: bool = Field(
-        default=True,
-        description="Idempotent producer (acks=all). Off only for a broker without it (Tansu).",
-    )
-    kafka_topic_partitions: int = 8
-    kafka_replication_factor: int = 1
-    #: min.insync.replicas of the topics created at start (the broker's default when 0).
-    kafka_min_insync_replicas: int = 0
-    kafka_create_topics: bool = True
-    #: How long the broker may hold a fetch while no record arrives (Apache Kafka answers as
-    #: soon as one does): a long poll, not a poll loop. Tansu needs a short one (20).
-    kafka_fetch_max_wait_ms: int = 500
-    kafka_session_timeout_ms: int = 6000
-    kafka_heartbeat_interval_ms: int = 1000
-    kafka_max_poll_records: int = 500
-    #: Groups of partitions a consumer applies at the same time, each in its own transaction
-    #: (keep below DATABASE_POOL_MAX).
-    kafka_consumer_concurrency: int = 4
-    kafka_linger_ms: int = 5
-    kafka_max_message_bytes: int = 1_000_000
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    messenger: MessengerSettings = Field(default_factory=MessengerSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+
     #: A consumed event larger than this goes to the DLQ unread (no contract needs more).
     max_event_bytes: int = 262_144
 
-    # PostgreSQL
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    database_pool_min: int = 1
-    database_pool_max: int = 10
-    database_migrate_on_start: bool = True
-
-    # Email
-    smtp_url: str = "smtp://127.0.0.1:1025"
-    email_from_address: str = "inbox@localhost"
+    # Links that bring a customer back into their conversation (sent by email and Messenger)
     public_base_url: str = "http://127.0.0.1:8080"
-    #: Signs the links that bring a customer back into their conversation. Set it in production.
+    #: Signs those links. Set it in production.
     link_signing_secret: SecretStr = SecretStr(DEVELOPMENT_SIGNING_SECRET)
-    smtp_timeout_seconds: float = 30.0
-    #: Port of the notifier's SMTP endpoint for customers' email answers (0: off).
-    inbound_smtp_port: int = 0
+
     #: A send still in flight after this long belongs to a notifier that died mid-send: it is
     #: reported failed ("outcome unknown"), never sent again. Longer than any send can take.
     delivery_stale_send_seconds: float = 120.0
-
-    # Messenger (Meta's Graph API). Webhooks are refused while the app secret is empty.
-    messenger_graph_url: str = "https://graph.facebook.com"
-    messenger_graph_version: str = "v25.0"
-    #: Signs every webhook POST (X-Hub-Signature-256); global to the app, not per shop.
-    messenger_app_secret: SecretStr = SecretStr("")
-    #: Answers Meta's GET hub.challenge handshake when hub.verify_token equals it.
-    messenger_verify_token: SecretStr = SecretStr("")
-    #: Largest webhook body accepted (413 above it).
-    messenger_webhook_max_bytes: int = 1_000_000
-    #: Send API calls per second per Page, per notifier instance (Meta allows 300/s for text).
-    messenger_send_rate_per_second: float = 250.0
-    #: How long a Page's sends wait after Meta's rate limit (codes 4, 613) or a restriction.
-    messenger_rate_limit_pause_seconds: float = 30.0
-    messenger_timeout_seconds: float = 10.0
     #: Development and tests only: the notifier serves PUT /dev/clock to shift the clock the
     #: Messenger send planner reads (Meta's stand-in is shifted the same way). Never in production.
     dev_clock_control: bool = False
-
-    # HTTP side door (and the gateway's API)
-    http_host: str = "127.0.0.1"
-    http_port: int = 0  # 0: the service's own default port (see SERVICE_PORTS)
 
     # Presence: online while a storefront signal arrived within this many seconds
     presence_timeout_seconds: float = 60.0
@@ -126,13 +171,27 @@ SERVICE_PORTS: dict[str, int] = {
 }
 
 
+def variable_names(model: type[BaseSettings] = Settings) -> set[str]:
+    """Every environment variable the settings read, the groups' included."""
+    names: set[str] = set()
+    for name, field in model.model_fields.items():
+        group = field.annotation
+        if isinstance(group, type) and issubclass(group, BaseSettings):
+            names |= variable_names(group)
+        elif isinstance(field.validation_alias, str):
+            names.add(field.validation_alias.upper())
+        else:
+            names.add(f"{model.model_config.get('env_prefix', '')}{name}".upper())
+    return names
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
 
 
 def http_port_for(service: str, settings: Settings) -> int:
-    return settings.http_port or SERVICE_PORTS[service]
+    return settings.http.port or SERVICE_PORTS[service]
 
 
 def start_up_problems(settings: Settings) -> list[str]:
@@ -144,18 +203,19 @@ def start_up_problems(settings: Settings) -> list[str]:
         problems.append(
             "LINK_SIGNING_SECRET is the development one (anyone could sign a customer's chat "
             "token): set a long random secret of your own, or INBOX_ENVIRONMENT=development")
-    if settings.database_pool_max <= settings.kafka_consumer_concurrency:
+    database, kafka = settings.database, settings.kafka
+    if database.pool_max <= kafka.consumer_concurrency:
         problems.append(
-            f"DATABASE_POOL_MAX ({settings.database_pool_max}) must exceed "
-            f"KAFKA_CONSUMER_CONCURRENCY ({settings.kafka_consumer_concurrency}): each group of "
+            f"DATABASE_POOL_MAX ({database.pool_max}) must exceed "
+            f"KAFKA_CONSUMER_CONCURRENCY ({kafka.consumer_concurrency}): each group of "
             "partitions applied at once holds a connection for its transaction, and the "
             "readiness probe and the outbox relay need one more")
-    if settings.database_pool_min > settings.database_pool_max:
-        problems.append(f"DATABASE_POOL_MIN ({settings.database_pool_min}) is above "
-                        f"DATABASE_POOL_MAX ({settings.database_pool_max})")
-    if settings.kafka_heartbeat_interval_ms * 3 > settings.kafka_session_timeout_ms:
+    if database.pool_min > database.pool_max:
+        problems.append(f"DATABASE_POOL_MIN ({database.pool_min}) is above "
+                        f"DATABASE_POOL_MAX ({database.pool_max})")
+    if kafka.heartbeat_interval_ms * 3 > kafka.session_timeout_ms:
         problems.append(
-            f"KAFKA_HEARTBEAT_INTERVAL_MS ({settings.kafka_heartbeat_interval_ms}) must be at "
-            f"most a third of KAFKA_SESSION_TIMEOUT_MS ({settings.kafka_session_timeout_ms}), "
+            f"KAFKA_HEARTBEAT_INTERVAL_MS ({kafka.heartbeat_interval_ms}) must be at "
+            f"most a third of KAFKA_SESSION_TIMEOUT_MS ({kafka.session_timeout_ms}), "
             "or a consumer that is alive can be taken for dead")
     return problems

@@ -51,7 +51,7 @@ class Service:
         self._tasks: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
         port = http_port_for(name, self.settings)
-        self.http = HttpServer(self.app, self.settings.http_host, port)
+        self.http = HttpServer(self.app, self.settings.http.host, port)
         self.health.register("postgres")
         self.health.register("kafka")
 
@@ -115,7 +115,7 @@ class Service:
         connecting = Retry((OSError, asyncpg.PostgresError), initial=0.5, cap=5.0,
                            on_retry=unreachable)
         self.pool = await connecting.call(lambda: create_pool(self.settings))
-        if self.settings.database_migrate_on_start:
+        if self.settings.database.migrate_on_start:
             async with self.pool.acquire() as conn:
                 await migrate(conn)
         self.health.set("postgres", True, "connected")

@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaConsumer
 from inbox.dev.broker import Broker, choose_broker, settings_env, start_broker
 from inbox.dev.postgres import start_postgres
 from inbox.dev.processes import free_port, spawn, stop
-from shared.config import Settings
+from shared.config import DatabaseSettings, KafkaSettings, Settings
 from shared.db.migrate import migrate_database
 from shared.db.pool import create_pool
 from shared.kafka.admin import ensure_topics, topic_partitions
@@ -95,16 +95,15 @@ def database_url(workdir: Path) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def settings(kafka_broker: Broker, database_url: str) -> Settings:
     return Settings(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
-        **kafka_broker.client_settings,
-        database_url=database_url,
-        kafka_topic_partitions=4,
+        kafka=KafkaSettings(bootstrap_servers=kafka_broker.bootstrap_servers,
+                            **kafka_broker.client_settings, topic_partitions=4),
+        database=DatabaseSettings(url=database_url),
     )
 
 
 @pytest.fixture(scope="session")
 async def prepared(settings: Settings) -> Settings:
-    await migrate_database(settings.database_url)
+    await migrate_database(settings.database.url)
     await ensure_topics(settings)
     return settings
 
@@ -193,11 +192,11 @@ class ServiceProcess:
         self.log_path = workdir / f"{name}.log"
         self.env = {
             **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
             **settings_env(settings),
-            "DATABASE_URL": settings.database_url,
+            "DATABASE_URL": settings.database.url,
             "INBOX_ENVIRONMENT": "development",
-            "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
+            "KAFKA_TOPIC_PARTITIONS": str(settings.kafka.topic_partitions),
             "HTTP_PORT": str(self.port),
             "PRESENCE_TIMEOUT_SECONDS": str(PRESENCE_TIMEOUT),
             "DELIVERY_STALE_SEND_SECONDS": "5",

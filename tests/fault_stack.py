@@ -32,7 +32,7 @@ import psutil
 from inbox.dev.broker import Broker, kafka_cluster, start_broker, stop_all
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
-from shared.config import Settings
+from shared.config import DatabaseSettings, KafkaSettings, Settings
 from shared.db.migrate import migrate_database
 from shared.kafka.admin import ensure_topics
 from tests.conftest import (
@@ -108,10 +108,12 @@ class FaultStack:
             bootstrap, replicas = f"127.0.0.1:{self.kafka_proxy_port}", {}
         else:
             bootstrap = ",".join(b.bootstrap_servers for b in self.brokers)
-            replicas = {"kafka_replication_factor": self.broker_count,
-                        "kafka_min_insync_replicas": min(2, self.broker_count)}
-        return Settings(kafka_bootstrap_servers=bootstrap, **self.broker.client_settings,
-                        **replicas, database_url=self.postgres.url, kafka_topic_partitions=4)
+            replicas = {"replication_factor": self.broker_count,
+                        "min_insync_replicas": min(2, self.broker_count)}
+        return Settings(
+            kafka=KafkaSettings(bootstrap_servers=bootstrap, **self.broker.client_settings,
+                                **replicas, topic_partitions=4),
+            database=DatabaseSettings(url=self.postgres.url))
 
     def stop_postgres(self) -> None:
         assert self.postgres is not None
@@ -181,22 +183,23 @@ class FaultStack:
             }
             for proxy in self.proxies.values():
                 proxy.start()
-            await migrate_database(self.settings.database_url)
+            await migrate_database(self.settings.database.url)
             await ensure_topics(self.settings)
             # A password in the database URL (trust auth ignores it) and a signing secret of
             # their own: the logs of all that goes wrong here must not show either.
-            services_see = self.settings.model_copy(update={
-                "database_url": f"postgresql://postgres:{self.secrets['database password']}"
-                                f"@127.0.0.1:{self.proxies['postgres'].port}/postgres"})
+            database = self.settings.database.model_copy(update={
+                "url": f"postgresql://postgres:{self.secrets['database password']}"
+                       f"@127.0.0.1:{self.proxies['postgres'].port}/postgres"})
+            services_see = self.settings.model_copy(update={"database": database})
             graph_url = f"http://127.0.0.1:{self.proxies['graph_api'].port}"
             smtp_url = f"smtp://127.0.0.1:{self.proxies['smtp'].port}"
             self.services = backbone(services_see, self.workdir, smtp_url, graph_url)
             for service in self.services.values():
                 service.env["LINK_SIGNING_SECRET"] = self.secrets["link signing secret"]
                 service.env["KAFKA_REPLICATION_FACTOR"] = str(
-                    services_see.kafka_replication_factor)
+                    services_see.kafka.replication_factor)
                 service.env["KAFKA_MIN_INSYNC_REPLICAS"] = str(
-                    services_see.kafka_min_insync_replicas)
+                    services_see.kafka.min_insync_replicas)
             async with running(self.services, self.graph_api):
                 yield self
         finally:

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 from inbox.dev.broker import choose_broker
-from shared.config import Settings
+from shared.config import KafkaSettings, Settings
 from shared.topics import CHAT_INBOUND
 from tests.conftest import ROOT, read_topic
 
@@ -189,7 +189,7 @@ def _kafka_kept_the_data(tmp_path: Path, env: dict[str, str], conversation_id: s
         gateway_port = re.search(r"gateway http://127\.0\.0\.1:(\d+)/metrics", out)[1]
         bootstrap = re.search(r"Kafka\s+(127\.0\.0\.1:\d+)", out)[1]
         first = asyncio.run(read_topic(
-            Settings(kafka_bootstrap_servers=bootstrap), CHAT_INBOUND,
+            Settings(kafka=KafkaSettings(bootstrap_servers=bootstrap)), CHAT_INBOUND,
             lambda r: b"Hej! Is the anorak waterproof?" in r.value, timeout=30))
         assert len(first) == 1, "the first run's message is gone from chat.inbound"
         sent = subprocess.run(

@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from inbox.dev.broker import Broker, choose_broker, start_broker
-from shared.config import Settings
+from shared.config import DatabaseSettings, KafkaSettings, Settings
 from shared.contracts import TopicTag
 from shared.db.migrate import migrate_database
 from shared.db.pool import create_pool
@@ -55,20 +55,19 @@ class SecureKafka:
         assert self.broker.node is not None
         return f"127.0.0.1:{self.broker.node.extra_listeners['SASL_SSL']}"
 
-    def settings(self, database_url: str, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "kafka_bootstrap_servers": self.bootstrap_servers,
-            "kafka_security_protocol": "SASL_SSL",
-            "kafka_sasl_mechanism": "SCRAM-SHA-512",
-            "kafka_sasl_username": USER,
-            "kafka_sasl_password": PASSWORD,
-            "kafka_ssl_cafile": str(self.tls.ca_cert),
-            "kafka_ssl_check_hostname": True,
-            "database_url": database_url,
-            "kafka_topic_partitions": 4,
-            **overrides,
+    def settings(self, database_url: str, **kafka_overrides: Any) -> Settings:
+        kafka: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_username": USER,
+            "sasl_password": PASSWORD,
+            "ssl_cafile": str(self.tls.ca_cert),
+            "ssl_check_hostname": True,
+            "topic_partitions": 4,
+            **kafka_overrides,
         }
-        return Settings(**values)
+        return Settings(kafka=KafkaSettings(**kafka), database=DatabaseSettings(url=database_url))
 
 
 @pytest.fixture(scope="module")
@@ -114,11 +113,11 @@ def secure_service(name: str, settings: Settings, workdir: Path) -> ServiceProce
     workdir.mkdir(parents=True, exist_ok=True)
     service = ServiceProcess(name, settings, workdir)
     service.env.update({
-        "KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
-        "KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
-        "KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
-        "KAFKA_SASL_PASSWORD": settings.kafka_sasl_password.get_secret_value(),
-        "KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
+        "KAFKA_SECURITY_PROTOCOL": settings.kafka.security_protocol,
+        "KAFKA_SASL_MECHANISM": settings.kafka.sasl_mechanism,
+        "KAFKA_SASL_USERNAME": settings.kafka.sasl_username,
+        "KAFKA_SASL_PASSWORD": settings.kafka.sasl_password.get_secret_value(),
+        "KAFKA_SSL_CAFILE": settings.kafka.ssl_cafile,
         "KAFKA_SSL_CHECK_HOSTNAME": "true",
     })
     return service
@@ -178,8 +177,8 @@ async def test_a_customer_message_goes_end_to_end_over_sasl_ssl(secure_stack, se
 
 
 async def test_plain_works_too(secure_kafka, secure_settings):
-    probe = BrokerProbe(secure_kafka.settings(secure_settings.database_url,
-                                              kafka_sasl_mechanism="PLAIN"))
+    probe = BrokerProbe(secure_kafka.settings(secure_settings.database.url,
+                                              sasl_mechanism="PLAIN"))
     try:
         await probe.check()
     finally:
@@ -188,7 +187,7 @@ async def test_plain_works_too(secure_kafka, secure_settings):
 
 async def test_a_wrong_password_is_refused_and_said_so(secure_kafka, secure_settings):
     wrong = f"wrong-{uuid.uuid4().hex}"
-    settings = secure_kafka.settings(secure_settings.database_url, kafka_sasl_password=wrong)
+    settings = secure_kafka.settings(secure_settings.database.url, sasl_password=wrong)
     service = secure_service("router", settings, secure_kafka.workdir / "wrong-password")
     service.start()
     last: dict = {}
@@ -232,8 +231,8 @@ async def test_the_broker_certificate_is_verified(secure_kafka, secure_settings)
         await asyncio.open_connection(host, int(port), ssl=context,
                                       server_hostname="broker.example")
     # Without the test's CA, the certificate is not trusted, and the probe says so.
-    untrusting = BrokerProbe(secure_kafka.settings(secure_settings.database_url,
-                                                   kafka_ssl_cafile=""))
+    untrusting = BrokerProbe(secure_kafka.settings(secure_settings.database.url,
+                                                   ssl_cafile=""))
     try:
         with pytest.raises(BrokerUnreachable, match="TLS certificate not trusted"):
             await untrusting.check()

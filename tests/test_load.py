@@ -246,8 +246,8 @@ async def test_inbox_load_end_to_end(stack, prepared, workdir):
     """`inbox load` at a low rate for a few seconds: every path followed, nothing lost or
     duplicated, no error, and a summary (text and JSON) with every path."""
     result_path = workdir / "load.json"
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": prepared.kafka_bootstrap_servers,
-           "DATABASE_URL": prepared.database_url, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": prepared.kafka.bootstrap_servers,
+           "DATABASE_URL": prepared.database.url, "PYTHONPATH": str(ROOT)}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "inbox.cli", "load", "--rate", "40", "--duration", "8",
         "--shops", "3", "--grace", "20", "--json", str(result_path),

@@ -9,7 +9,7 @@ from shared.db.migrate import MigrationError, load_migrations, migrate
 
 
 async def test_migrations_are_idempotent_and_guarded(prepared):
-    conn = await asyncpg.connect(prepared.database_url)
+    conn = await asyncpg.connect(prepared.database.url)
     try:
         assert await migrate(conn) == []  # the session fixture applied them already
         versions = [r["version"] for r in await conn.fetch(

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from inbox.dev.processes import free_port
-from shared.config import Settings
+from shared.config import KafkaSettings, Settings
 from shared.health import Health
 from shared.kafka.admin import BrokerUnreachable, wait_for_broker
 from shared.retry import Retry, Stopped
@@ -159,7 +159,7 @@ def test_a_hook_must_be_callable():
 
 
 async def test_waiting_for_a_broker_that_is_not_there_reports_then_gives_up():
-    settings = Settings(kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
+    settings = Settings(kafka=KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}"))
     reasons: list[str] = []
     with pytest.raises(BrokerUnreachable, match="connection refused"):
         await asyncio.wait_for(wait_for_broker(settings, patience=0.5, report=reasons.append), 30)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from inbox.dev.broker import start_broker
-from shared.config import Settings
+from shared.config import DatabaseSettings, KafkaSettings, Settings
 from shared.contracts import DeliveryResult, OutboundMessage, TimelineItem
 from shared.db.migrate import migrate_database
 from shared.db.pool import create_pool
@@ -39,10 +39,11 @@ async def on_tansu(database_url: str, workdir: Path, smtp: SmtpCatcher,
     admin = await asyncpg.connect(database_url)
     await admin.execute("CREATE DATABASE inbox_on_tansu")
     await admin.close()
-    settings = Settings(kafka_bootstrap_servers=broker.bootstrap_servers,
-                        **broker.client_settings, database_url=f"{base}/inbox_on_tansu",
-                        kafka_topic_partitions=4)
-    await migrate_database(settings.database_url)
+    settings = Settings(
+        kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers,
+                            **broker.client_settings, topic_partitions=4),
+        database=DatabaseSettings(url=f"{base}/inbox_on_tansu"))
+    await migrate_database(settings.database.url)
     await ensure_topics(settings)
     services = backbone(settings, here, smtp.url, graph_api.url)
     pool = await create_pool(settings, min_size=1, max_size=3)

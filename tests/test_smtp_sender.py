@@ -83,10 +83,11 @@ async def test_sends_over_starttls_with_authentication(tls_files, db, prepared):
     )
     controller.start()
     try:
-        settings = prepared.model_copy(update={
+        mail = prepared.mail.model_copy(update={
             "smtp_url": f"smtp://shop:s3cret@127.0.0.1:{port}?starttls=required&verify=false",
-            "email_from_address": "inbox@shop-mail.example",
+            "from_address": "inbox@shop-mail.example",
         })
+        settings = prepared.model_copy(update={"mail": mail})
         message = OutboundMessage(
             event_id="m1", message_id=str(uuid.uuid4()), shop_id="s", conversation_id="c1",
             channel="email", recipient=Recipient(thread_ref="t", email="maja@example.se",

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from inbox.dev import kafka
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
-from shared.config import Settings
+from shared.config import KafkaSettings, Settings
 
 BrokerKind = Literal["kafka", "tansu"]
 
@@ -30,17 +30,18 @@ TANSU_COST = ("Tansu keeps nothing across restarts, has no idempotent producer, 
               "consumers poll every 20 ms (about a core busy at rest)")
 #: Tansu answers a waiting fetch only when the wait is over: its consumers poll briefly.
 #: (Apache Kafka answers as soon as a record arrives: the production wait stays.)
+#: Fields of KafkaSettings (the variables KAFKA_ENABLE_IDEMPOTENCE, KAFKA_FETCH_MAX_WAIT_MS).
 TANSU_CLIENT_SETTINGS: dict[str, Any] = {
-    "kafka_enable_idempotence": False,
-    "kafka_fetch_max_wait_ms": 20,
+    "enable_idempotence": False,
+    "fetch_max_wait_ms": 20,
 }
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The broker-dependent settings (those Tansu sets otherwise) as the environment of a
     service process."""
-    values = {k: getattr(settings, k) for k in TANSU_CLIENT_SETTINGS}
-    return {k.upper(): str(v).lower() if isinstance(v, bool) else str(v)
+    values = {k: getattr(settings.kafka, k) for k in TANSU_CLIENT_SETTINGS}
+    return {f"KAFKA_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
             for k, v in values.items()}
 
 
@@ -81,12 +82,12 @@ class Broker:
 
     @property
     def client_settings(self) -> dict[str, Any]:
-        """Settings its clients need beyond the defaults (which are production Kafka's)."""
+        """Kafka settings its clients need beyond the defaults (which are production Kafka's)."""
         return dict(TANSU_CLIENT_SETTINGS) if self.kind == "tansu" else {}
 
     def client_env(self) -> dict[str, str]:
         """The same, as the environment of a service process."""
-        return settings_env(Settings(**self.client_settings))
+        return settings_env(Settings(kafka=KafkaSettings(**self.client_settings)))
 
     @property
     def running(self) -> bool:

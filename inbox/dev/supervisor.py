@@ -34,7 +34,13 @@ from inbox.dev.kafka import DEV_JVM_OPTIONS
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
 from inbox.dev.prometheus import find_prometheus, prometheus_args, scrape_config
-from shared.config import SERVICE_PORTS, Settings
+from shared.config import (
+    SERVICE_PORTS,
+    DatabaseSettings,
+    KafkaSettings,
+    MailSettings,
+    Settings,
+)
 from shared.db.migrate import migrate_database
 from shared.kafka.admin import ensure_topics
 from shared.kafka.producer import EventProducer
@@ -145,12 +151,14 @@ class DevStack:
         gateway_port = free_port(SERVICE_PORTS["gateway"])
         graph_port = free_port(8990)
         settings = Settings(
-            kafka_bootstrap_servers=self.broker.bootstrap_servers,
-            kafka_topic_partitions=int(os.environ.get("KAFKA_TOPIC_PARTITIONS",
-                                                      DEV_TOPIC_PARTITIONS)),
-            **self.broker.client_settings,
-            database_url=database_url,
-            smtp_url=f"smtp://127.0.0.1:{smtp_port}",
+            kafka=KafkaSettings(
+                bootstrap_servers=self.broker.bootstrap_servers,
+                topic_partitions=int(os.environ.get("KAFKA_TOPIC_PARTITIONS",
+                                                    DEV_TOPIC_PARTITIONS)),
+                **self.broker.client_settings,
+            ),
+            database=DatabaseSettings(url=database_url),
+            mail=MailSettings(smtp_url=f"smtp://127.0.0.1:{smtp_port}"),
             public_base_url=f"http://127.0.0.1:{gateway_port}",
         )
         asyncio.run(self._prepare(settings))
@@ -162,11 +170,11 @@ class DevStack:
             "KAFKA_SESSION_TIMEOUT_MS": "10000",
             **os.environ,
             "INBOX_ENVIRONMENT": "development",
-            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-            "KAFKA_TOPIC_PARTITIONS": str(settings.kafka_topic_partitions),
+            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "KAFKA_TOPIC_PARTITIONS": str(settings.kafka.topic_partitions),
             **self.broker.client_env(),
-            "DATABASE_URL": settings.database_url,
-            "SMTP_URL": settings.smtp_url,
+            "DATABASE_URL": settings.database.url,
+            "SMTP_URL": settings.mail.smtp_url,
             "PUBLIC_BASE_URL": settings.public_base_url,
             # Messenger: the notifier calls the Graph API stand-in, the gateway checks its
             # webhooks; the planner's clock may be moved (PUT <notifier>/dev/clock).
@@ -225,7 +233,7 @@ class DevStack:
         return settings
 
     async def _prepare(self, settings: Settings) -> None:
-        await migrate_database(settings.database_url)
+        await migrate_database(settings.database.url)
         await ensure_topics(settings)
 
     def wait_ready(self, timeout: float = 90.0) -> None:
@@ -249,7 +257,7 @@ class DevStack:
 
         async def go() -> None:
             producer = EventProducer(settings, "demo")
-            pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+            pool = await asyncpg.create_pool(settings.database.url, min_size=1, max_size=1)
             await producer.start()
             try:
                 await publish(producer, shop, shop_stored_in(pool, shop.shop_id))
@@ -317,13 +325,14 @@ def run(with_demo: bool = True) -> int:
             f"ready in {time.monotonic() - started:.1f}s. Where to look:",
             f"  merchant API      {gateway}/api/v1/docs  (OpenAPI: {gateway}/api/v1/openapi.json)",
             f"  merchant inbox    {gateway}/inbox/  (sign in with a staff token)",
-            f"  mail catcher      http://127.0.0.1:{ports['mailcatcher']}/  ({settings.smtp_url})",
+            f"  mail catcher      http://127.0.0.1:{ports['mailcatcher']}/  "
+            f"({settings.mail.smtp_url})",
             f"  customer answers  smtp://127.0.0.1:{stack.inbound_smtp_port} (email replies in)",
             f"  Messenger (Meta)  http://127.0.0.1:{ports['graph_api']}/  (Graph API stand-in; "
             f"webhooks to {gateway}/webhooks/messenger)",
-            f"  Kafka             {settings.kafka_bootstrap_servers} ({stack.broker.name}; "
+            f"  Kafka             {settings.kafka.bootstrap_servers} ({stack.broker.name}; "
             f"log: {stack.broker.log_path})",
-            f"  PostgreSQL        {settings.database_url}",
+            f"  PostgreSQL        {settings.database.url}",
             "  metrics / health  "
             + "  ".join(f"{n} http://127.0.0.1:{ports[n]}/metrics" for n in SERVICES),
             f"  logs              {stack.logs}/",

@@ -38,7 +38,7 @@ async def run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
                           new_thread_share=args.new_threads, progress=not args.quiet)
     print(f"load {session.run_id}: {args.shops} shops (load-{session.run_id}-NN), "
           f"{args.rate:g} events/s for {args.duration:g}s, mix {mix}; "
-          f"broker {settings.kafka_bootstrap_servers}", flush=True)
+          f"broker {settings.kafka.bootstrap_servers}", flush=True)
     async with session:
         print("shops stored and warm-up done (every service answered); sending", flush=True)
         for error in session.follower.errors + session.produce_errors:

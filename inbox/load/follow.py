@@ -170,7 +170,7 @@ class Follower:
 
     async def start(self) -> None:
         # Effects: read as soon as they are there. Dead letters only count errors: a slow poll.
-        wait = self.settings.kafka_fetch_max_wait_ms
+        wait = self.settings.kafka.fetch_max_wait_ms
         for topics, fetch_wait in ((EFFECT_TOPICS, wait), (DLQ_TOPICS, 500)):
             consumer, partitions = await self._consumer_for(topics, fetch_wait)
             self._consumers.append(consumer)

@@ -100,7 +100,7 @@ class LoadSession:
         await self.stop()
 
     async def start(self, warmup: bool = True, shop_timeout: float = 60.0) -> None:
-        self.pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=2)
+        self.pool = await asyncpg.create_pool(self.settings.database.url, min_size=1, max_size=2)
         await self.producer.start()
         await self.follower.start()
         await self._create_shops(shop_timeout)

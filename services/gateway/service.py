@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every request's form is checked first (the guard), inside the storefront's CORS so that
     # a widget on a shop's page can read the refusal.
     app.add_middleware(RequestGuard, limits=[
-        (webhooks.WEBHOOK_PATH, settings.messenger_webhook_max_bytes),
+        (webhooks.WEBHOOK_PATH, settings.messenger.webhook_max_bytes),
     ])
     app.add_middleware(storefront.StorefrontCors)
     web.mount(app)

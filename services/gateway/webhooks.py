@@ -333,7 +333,7 @@ def _refuse(status: int, detail: str, outcome: str) -> JSONResponse:
 
 @router.get(WEBHOOK_PATH)
 async def verify_subscription(request: Request) -> Response:
-    expected = request.app.state.service.settings.messenger_verify_token.get_secret_value()
+    expected = request.app.state.service.settings.messenger.verify_token.get_secret_value()
     params = request.query_params
     token, challenge = params.get("hub.verify_token"), params.get("hub.challenge")
     if (params.get("hub.mode") == "subscribe" and expected and token is not None
@@ -348,7 +348,7 @@ async def receive(request: Request) -> Response:
     service = request.app.state.service
     settings = service.settings
     body = await request.body()  # its size, encoding and depth passed the request guard
-    if not signature_valid(settings.messenger_app_secret.get_secret_value(), body,
+    if not signature_valid(settings.messenger.app_secret.get_secret_value(), body,
                            request.headers.get(SIGNATURE_HEADER)):
         return _refuse(403, "invalid or missing X-Hub-Signature-256", "forbidden")
     try:

@@ -33,12 +33,12 @@ def build(service: Service) -> None:
     worker = DeliveryWorker(service.pool, service.outbox, senders(service), service.relay.wake,
                             service.settings.delivery_stale_send_seconds)
     service.consume([Subscription(topic, q.enqueue) for topic in OUTBOUND_TOPICS.values()])
-    if service.settings.inbound_smtp_port:
+    if service.settings.mail.inbound_smtp_port:
 
         async def inbound_email() -> None:
             server = await serve_inbound_smtp(
-                service.pool, service.producer, service.settings.http_host,
-                service.settings.inbound_smtp_port,
+                service.pool, service.producer, service.settings.http.host,
+                service.settings.mail.inbound_smtp_port,
             )
             try:
                 await asyncio.Event().wait()  # until the service stops (cancelled)

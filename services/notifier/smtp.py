@@ -77,10 +77,10 @@ def tls_context(verify: bool) -> ssl.SSLContext:
 
 class SmtpSender(RemoteSender):
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
-        self._server = parse_smtp_url(settings.smtp_url)
+        self._server = parse_smtp_url(settings.mail.smtp_url)
         self._settings = settings
         self._pool = pool
-        self._domain = settings.email_from_address.rpartition("@")[2] or "localhost"
+        self._domain = settings.mail.from_address.rpartition("@")[2] or "localhost"
         # Built once: loading the system's CA certificates costs tens of milliseconds of CPU,
         # which per email was half of the notifier's time under load.
         self._tls = tls_context(self._server.verify)
@@ -93,7 +93,7 @@ class SmtpSender(RemoteSender):
                                                    message.message_id)
         email = build_email(
             message,
-            from_address=self._settings.email_from_address,
+            from_address=self._settings.mail.from_address,
             message_id_domain=self._domain,
             earlier=[email_message_id(m, self._domain) for m in earlier],
             continue_url=continue_chat_url(
@@ -113,7 +113,7 @@ class SmtpSender(RemoteSender):
                 start_tls=server.starttls,
                 tls_context=self._tls,
                 validate_certs=server.verify,
-                timeout=self._settings.smtp_timeout_seconds,
+                timeout=self._settings.mail.smtp_timeout_seconds,
             )
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
             return outcome_of_error(exc)

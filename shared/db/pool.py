@@ -26,14 +26,14 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 async def create_pool(settings: Settings, **overrides: object) -> asyncpg.Pool:
     options: dict[str, object] = {
-        "min_size": settings.database_pool_min,
-        "max_size": settings.database_pool_max,
+        "min_size": settings.database.pool_min,
+        "max_size": settings.database.pool_max,
         "init": _init_connection,
         "reset": _keep_session,
         "command_timeout": 30,
     }
     options.update(overrides)
-    pool = await asyncpg.create_pool(settings.database_url, **options)
+    pool = await asyncpg.create_pool(settings.database.url, **options)
     assert pool is not None
     return pool
 

@@ -37,11 +37,11 @@ async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) 
         missing = [n for n in wanted if n not in existing]
         if not missing:
             return []
-        configs = ({"min.insync.replicas": str(settings.kafka_min_insync_replicas)}
-                   if settings.kafka_min_insync_replicas else {})
+        configs = ({"min.insync.replicas": str(settings.kafka.min_insync_replicas)}
+                   if settings.kafka.min_insync_replicas else {})
         response = await admin.create_topics(
             [
-                NewTopic(n, settings.kafka_topic_partitions, settings.kafka_replication_factor,
+                NewTopic(n, settings.kafka.topic_partitions, settings.kafka.replication_factor,
                          topic_configs=configs)
                 for n in missing
             ]
@@ -85,13 +85,13 @@ async def why_unreachable(settings: Settings, exc: BaseException) -> str:
     if isinstance(exc, KafkaConnectionError) and "Unable to bootstrap" in str(exc):
         options = connection_options(settings, "probe")
         options.pop("bootstrap_servers")
-        for host, port, _ in collect_hosts(settings.kafka_bootstrap_servers):
+        for host, port, _ in collect_hosts(settings.kafka.bootstrap_servers):
             try:
                 conn = await create_conn(host, port, request_timeout_ms=5000, **options)
             except Exception as cause:  # whatever stopped this connection is the answer
                 if isinstance(cause, (ConnectionResetError, KafkaConnectionError)):
                     return (f"{host}:{port}: the broker closed the connection while it was set "
-                            f"up (does its listener expect {settings.kafka_security_protocol}?)")
+                            f"up (does its listener expect {settings.kafka.security_protocol}?)")
                 return f"{host}:{port}: {_describe(settings, cause)}"
             conn.close()
     return _describe(settings, exc)
@@ -101,10 +101,10 @@ def _describe(settings: Settings, exc: BaseException) -> str:
     # Never the password: only what the broker said, the mechanism and the user name.
     if isinstance(exc, SaslAuthenticationFailed):
         said = str(exc).split(": ", 1)[-1]
-        return (f"authentication failed: the broker refused {settings.kafka_sasl_mechanism} "
-                f"credentials of user {settings.kafka_sasl_username!r} ({said})")
+        return (f"authentication failed: the broker refused {settings.kafka.sasl_mechanism} "
+                f"credentials of user {settings.kafka.sasl_username!r} ({said})")
     if isinstance(exc, UnsupportedSaslMechanismError):
-        return f"SASL mechanism {settings.kafka_sasl_mechanism} not enabled on the broker"
+        return f"SASL mechanism {settings.kafka.sasl_mechanism} not enabled on the broker"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate not trusted: {exc.verify_message}"
     if isinstance(exc, ssl.SSLError):
@@ -127,7 +127,7 @@ async def wait_for_broker(settings: Settings, patience: float = 60.0,
 
     async def reach() -> None:
         try:
-            if settings.kafka_create_topics:
+            if settings.kafka.create_topics:
                 await ensure_topics(settings)
             else:
                 probe = BrokerProbe(settings)

@@ -33,29 +33,29 @@ def _ssl_context(cafile: str, certfile: str, keyfile: str, key_password: str,
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+    if settings.kafka.security_protocol not in ("SSL", "SASL_SSL"):
         return None
-    return _ssl_context(settings.kafka_ssl_cafile, settings.kafka_ssl_certfile,
-                        settings.kafka_ssl_keyfile,
-                        settings.kafka_ssl_key_password.get_secret_value(),
-                        settings.kafka_ssl_check_hostname)
+    return _ssl_context(settings.kafka.ssl_cafile, settings.kafka.ssl_certfile,
+                        settings.kafka.ssl_keyfile,
+                        settings.kafka.ssl_key_password.get_secret_value(),
+                        settings.kafka.ssl_check_hostname)
 
 
 def connection_options(settings: Settings, client_id: str) -> dict[str, Any]:
     """What every client needs to reach and authenticate to the brokers."""
     options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
-        "client_id": f"{settings.kafka_client_id_prefix}-{client_id}",
-        "security_protocol": settings.kafka_security_protocol,
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "client_id": f"{settings.kafka.client_id_prefix}-{client_id}",
+        "security_protocol": settings.kafka.security_protocol,
     }
     context = ssl_context(settings)
     if context is not None:
         options["ssl_context"] = context
-    if settings.kafka_security_protocol.startswith("SASL_"):
+    if settings.kafka.security_protocol.startswith("SASL_"):
         options.update(
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
+            sasl_mechanism=settings.kafka.sasl_mechanism,
+            sasl_plain_username=settings.kafka.sasl_username,
+            sasl_plain_password=settings.kafka.sasl_password.get_secret_value(),
         )
     return options
 
@@ -64,9 +64,9 @@ def producer_options(settings: Settings, client_id: str) -> dict[str, Any]:
     return {
         **connection_options(settings, client_id),
         "acks": "all",
-        "enable_idempotence": settings.kafka_enable_idempotence,
-        "linger_ms": settings.kafka_linger_ms,
-        "max_request_size": settings.kafka_max_message_bytes + 64_000,
+        "enable_idempotence": settings.kafka.enable_idempotence,
+        "linger_ms": settings.kafka.linger_ms,
+        "max_request_size": settings.kafka.max_message_bytes + 64_000,
     }
 
 
@@ -79,12 +79,12 @@ def consumer_options(settings: Settings, client_id: str, *, group_id: str | None
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
-        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "fetch_max_wait_ms": settings.kafka.fetch_max_wait_ms,
         # The background fetcher wakes on its own events (an answer, records consumed, a new
         # assignment); its fallback tick needs to be no shorter than a fetch can wait.
-        "consumer_timeout_ms": max(200, settings.kafka_fetch_max_wait_ms),
-        "session_timeout_ms": settings.kafka_session_timeout_ms,
-        "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
-        "max_poll_records": settings.kafka_max_poll_records,
+        "consumer_timeout_ms": max(200, settings.kafka.fetch_max_wait_ms),
+        "session_timeout_ms": settings.kafka.session_timeout_ms,
+        "heartbeat_interval_ms": settings.kafka.heartbeat_interval_ms,
+        "max_poll_records": settings.kafka.max_poll_records,
         **overrides,
     }

@@ -252,11 +252,11 @@ class ConsumeLoop:
     async def _process_concurrently(
         self, topic: str, fetched: list[tuple[TopicPartition, list[ConsumerRecord]]]
     ) -> None:
-        """The fetched partitions of a topic in up to `kafka_consumer_concurrency` groups, each
+        """The fetched partitions of a topic in up to `kafka.consumer_concurrency` groups, each
         applied in a transaction of its own, the groups at the same time: a handler waiting on
         the database does not hold up the other partitions. A conversation's events share a
         partition, so they stay in order."""
-        width = max(1, min(self._settings.kafka_consumer_concurrency, len(fetched)))
+        width = max(1, min(self._settings.kafka.consumer_concurrency, len(fetched)))
         groups = [fetched[i::width] for i in range(width)]
         if width == 1:
             await self._process_topic(topic, fetched)
@@ -372,8 +372,8 @@ class ConsumeLoop:
         ]
         key = record.key.decode("utf-8", "replace") if record.key else None
         value = record.value or b""
-        if len(value) > self._settings.kafka_max_message_bytes:
-            value = value[: self._settings.kafka_max_message_bytes]
+        if len(value) > self._settings.kafka.max_message_bytes:
+            value = value[: self._settings.kafka.max_message_bytes]
             headers.append(("dlq.truncated", b"true"))
 
         async def publish() -> None:

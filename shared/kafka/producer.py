@@ -19,7 +19,7 @@ class MessageTooLarge(ValueError):
 
 class EventProducer:
     def __init__(self, settings: Settings, client_id: str) -> None:
-        self._max_bytes = settings.kafka_max_message_bytes
+        self._max_bytes = settings.kafka.max_message_bytes
         self._producer = AIOKafkaProducer(**producer_options(settings, client_id))
 
     async def start(self) -> None:

@@ -93,10 +93,10 @@ class MessengerSender(RemoteSender):
         # httpx logs every request's URL at INFO, and a Send API URL carries the Page access
         # token: keep it out of the logs.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        self.limiter = limiter or PageRateLimiter(settings.messenger_send_rate_per_second)
-        self._client = client or httpx.AsyncClient(timeout=settings.messenger_timeout_seconds)
-        base = settings.messenger_graph_url.rstrip("/")
-        self._endpoint = f"{base}/{settings.messenger_graph_version}/{{page_id}}/messages"
+        self.limiter = limiter or PageRateLimiter(settings.messenger.send_rate_per_second)
+        self._client = client or httpx.AsyncClient(timeout=settings.messenger.timeout_seconds)
+        base = settings.messenger.graph_url.rstrip("/")
+        self._endpoint = f"{base}/{settings.messenger.graph_version}/{{page_id}}/messages"
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -205,7 +205,7 @@ class MessengerSender(RemoteSender):
                             call.shop_id)
         elif handling.effect == "pause_page":
             CHANNEL_PAUSES.labels(handling.effect).inc()
-            self.limiter.pause(call.page_id, self._settings.messenger_rate_limit_pause_seconds)
+            self.limiter.pause(call.page_id, self._settings.messenger.rate_limit_pause_seconds)
         elif handling.effect == "block_recipient":
             contact = f"psid:{person.psid}" if person.psid else f"user_ref:{person.user_ref}"
             await q.blocked(self._pool, call.page_id, contact, self.clock.now(), handling.reason)
