@@ -12,7 +12,7 @@ the environment what it is not given: `Settings(kafka=KafkaSettings(bootstrap_se
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,10 +21,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEVELOPMENT_SIGNING_SECRET = "development-only-secret"
 
 
+def _reading(prefix: str, **options: Any) -> SettingsConfigDict:
+    """How a group reads the environment: its variables by prefix, in any case; others ignored."""
+    return SettingsConfigDict(env_prefix=prefix, case_sensitive=False, extra="ignore", **options)
+
+
 class KafkaSettings(BaseSettings):
     """The brokers, the clients' security and the topics' shape (KAFKA_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="KAFKA_", case_sensitive=False, extra="ignore")
+    model_config = _reading("KAFKA_")
 
     bootstrap_servers: str = "127.0.0.1:9092"
     client_id_prefix: str = "inbox"
@@ -65,8 +70,7 @@ class KafkaSettings(BaseSettings):
 class DatabaseSettings(BaseSettings):
     """PostgreSQL (DATABASE_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="DATABASE_", case_sensitive=False,
-                                      extra="ignore")
+    model_config = _reading("DATABASE_")
 
     url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     pool_min: int = 1
@@ -78,8 +82,7 @@ class MailSettings(BaseSettings):
     """Email out (SMTP) and in (the notifier's own SMTP endpoint)."""
 
     # The variables share no prefix; EMAIL_FROM_ADDRESS is named by its alias.
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore",
-                                      populate_by_name=True)
+    model_config = _reading("", populate_by_name=True)
 
     smtp_url: str = "smtp://127.0.0.1:1025"
     from_address: str = Field(default="inbox@localhost", validation_alias="EMAIL_FROM_ADDRESS")
@@ -91,8 +94,7 @@ class MailSettings(BaseSettings):
 class MessengerSettings(BaseSettings):
     """Meta's Graph API (MESSENGER_*). Webhooks are refused while the app secret is empty."""
 
-    model_config = SettingsConfigDict(env_prefix="MESSENGER_", case_sensitive=False,
-                                      extra="ignore")
+    model_config = _reading("MESSENGER_")
 
     graph_url: str = "https://graph.facebook.com"
     graph_version: str = "v25.0"
@@ -112,7 +114,7 @@ class MessengerSettings(BaseSettings):
 class HttpSettings(BaseSettings):
     """The HTTP side door of every service (and the gateway's API) (HTTP_*)."""
 
-    model_config = SettingsConfigDict(env_prefix="HTTP_", case_sensitive=False, extra="ignore")
+    model_config = _reading("HTTP_")
 
     host: str = "127.0.0.1"
     port: int = 0  # 0: the service's own default port (see SERVICE_PORTS)
@@ -121,7 +123,7 @@ class HttpSettings(BaseSettings):
 class Settings(BaseSettings):
     """All settings; each group reads its own variables when it is built (default factory)."""
 
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+    model_config = _reading("")
 
     #: `development` (what `inbox dev` and the tests set) allows the development signing secret.
     inbox_environment: Literal["development", "production"] = "production"
