@@ -46,7 +46,8 @@ def demo_shop(shop_id: str = "demo-shop", token_seed: str = "demo") -> DemoShop:
         domain=domain, currency="EUR", timezone="Europe/Berlin", at=now,
     ))
     staff = [
-        ("ava", "Ava Lindqvist", "ava@fjordpine.example", ["online_store_chat", "messaging"]),
+        ("ava", "Ava Lindqvist", "ava@fjordpine.example",
+         ["online_store_chat", "messaging", "customer_privacy"]),
         ("ben", "Ben Okafor", "ben@fjordpine.example", ["online_store_chat"]),
         ("carla", "Carla Nguyen", "carla@fjordpine.example", []),  # no chat permission
     ]
