@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from services.gateway.signin import rules
+from shared.config import SignInSettings
 from shared.contracts import StaffUpserted
 from shared.topics import SHOP_STAFF
 from tests.conftest import eventually
@@ -44,7 +45,8 @@ def test_session_cookie_is_secure_outside_development(environment, name, secure)
     (0, 0, None), (4, 29, None), (5, 0, 900), (0, 30, 900),
 ])
 def test_attempt_limits(for_email, from_client, wait):
-    assert rules.retry_after(rules.AttemptLimits(), for_email, from_client) == wait
+    limits = SignInSettings(window_seconds=900, attempts_per_email=5, attempts_per_client=30)
+    assert rules.retry_after(limits, for_email, from_client) == wait
 
 
 # --- on the real stack ------------------------------------------------------------------------
@@ -193,7 +195,7 @@ async def test_an_address_of_several_shops_chooses_one(stack, producer, db):
 async def test_sign_in_attempts_are_limited(stack, producer, db):
     shop = await new_shop(producer, db, with_passwords=True)
     async with inbox(stack) as browser:
-        for _ in range(rules.AttemptLimits().per_email):
+        for _ in range(SignInSettings().attempts_per_email):
             wrong = await browser.post("/session", json={"email": shop.emails["ava"],
                                                          "password": "guess"})
             assert wrong.status_code == 401

@@ -10,7 +10,7 @@ belongs to staff.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Request, Response
@@ -36,7 +36,6 @@ SIGN_INS = Counter(
     "limited, link_sent, mail_failed).",
     ["method", "outcome"],
 )
-LIMITS = rules.AttemptLimits()
 
 EmailAddress = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3,
                                                 max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
@@ -65,6 +64,18 @@ class Session(BaseModel):
                             "that changes something")
 
 
+class ShopOption(BaseModel):
+    shop_id: str
+    name: str
+
+
+class ShopChoice(BaseModel):
+    """The address signs in to several shops with this password: send one's `shop_id`."""
+
+    detail: str
+    shops: list[ShopOption]
+
+
 class LinkSent(BaseModel):
     status: Literal["sent"] = "sent"
     detail: str
@@ -78,9 +89,14 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _window(request: Request) -> timedelta:
+    return timedelta(seconds=_settings(request).sign_in.window_seconds)
+
+
 async def _check_limits(request: Request, key: str, method: str, now: datetime) -> None:
-    failed = await sq.failed_attempts(pool(request), key, _client(request), now - LIMITS.window)
-    wait = rules.retry_after(LIMITS, *failed)
+    since = now - _window(request)
+    failed = await sq.failed_attempts(pool(request), key, _client(request), since)
+    wait = rules.retry_after(_settings(request).sign_in, *failed)
     if wait is not None:
         SIGN_INS.labels(method, "limited").inc()
         raise HTTPException(429, "too many sign-in attempts: wait a few minutes and try again",
@@ -89,7 +105,7 @@ async def _check_limits(request: Request, key: str, method: str, now: datetime) 
 
 async def _record(request: Request, key: str, now: datetime, succeeded: bool) -> None:
     await sq.record_attempt(pool(request), key, _client(request), now, succeeded,
-                            now - LIMITS.window)
+                            now - _window(request))
 
 
 async def _open_session(request: Request, response: Response, shop_id: str, staff_id: str,
@@ -110,9 +126,10 @@ async def _open_session(request: Request, response: Response, shop_id: str, staf
 
 @router.post(
     "/session", response_model=Session, summary="Sign in with email address and password",
-    responses={**errors(401, 422), 409: {"description": "The address signs in to several "
-               "shops: `shops` lists them; send `shop_id`."}, 429: {"model": ErrorBody,
-               "description": "Too many failed attempts; see `Retry-After`."}},
+    responses={**errors(401, 422), 409: {"model": ShopChoice, "description": "The address "
+               "signs in to several shops: `shops` lists them; send `shop_id`."},
+               429: {"model": ErrorBody, "description": "Too many failed attempts; see "
+                     "`Retry-After`."}},
 )
 async def sign_in(
     request: Request, response: Response, body: PasswordSignIn
@@ -133,10 +150,10 @@ async def sign_in(
         SIGN_INS.labels("password", "refused").inc()
         raise HTTPException(401, "wrong email address or password")
     if len(matching) > 1:
-        return JSONResponse(status_code=409, content={
-            "detail": "this address signs in to several shops: choose one",
-            "shops": [{"shop_id": m["shop_id"], "name": m["shop_name"]} for m in matching],
-        })
+        choice = ShopChoice(detail="this address signs in to several shops: choose one",
+                            shops=[ShopOption(shop_id=m["shop_id"], name=m["shop_name"])
+                                   for m in matching])
+        return JSONResponse(status_code=409, content=choice.model_dump())
     staff = matching[0]
     SIGN_INS.labels("password", "signed_in").inc()
     return await _open_session(request, response, staff["shop_id"], staff["staff_id"],
@@ -215,8 +232,7 @@ async def current_session(request: Request) -> Session:
                    csrf_token=csrf_token(_settings(request), member.session_sha256 or ""))
 
 
-@router.delete("/session", status_code=204, summary="Sign out (ends the session everywhere)",
-               responses=errors(403))
+@router.delete("/session", status_code=204, summary="Sign out (ends the session)")
 async def sign_out(request: Request) -> Response:
     settings = _settings(request)
     token = session_token(request, settings)

@@ -7,6 +7,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.config import SignInSettings
+
 #: A session ends after this long unused…
 SESSION_IDLE = timedelta(hours=12)
 #: …and in any case this long after signing in.
@@ -54,18 +56,10 @@ def session_cookie(environment: str) -> Cookie:
     return Cookie("__Host-inbox_session" if secure else "inbox_session", secure)
 
 
-@dataclass(frozen=True)
-class AttemptLimits:
-    """Failed attempts allowed within `window`, per email address and per client address."""
-
-    window: timedelta = timedelta(minutes=15)
-    per_email: int = 5
-    per_client: int = 30
-
-
-def retry_after(limits: AttemptLimits, failed_for_email: int, failed_from_client: int
+def retry_after(limits: SignInSettings, failed_for_email: int, failed_from_client: int
                 ) -> int | None:
     """Seconds to wait before trying again, or None when another attempt may be made."""
-    if failed_for_email >= limits.per_email or failed_from_client >= limits.per_client:
-        return int(limits.window.total_seconds())
+    if (failed_for_email >= limits.attempts_per_email
+            or failed_from_client >= limits.attempts_per_client):
+        return int(limits.window_seconds)
     return None
