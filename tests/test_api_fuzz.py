@@ -46,7 +46,6 @@ def test_no_server_errors_whatever_the_request(fuzz_target):
     operations = [op for op in operations if not op.path.endswith("/events")]
     seen: dict[int, int] = {}
     for operation in operations:
-        signing_in = operation.path.startswith("/api/v1/session")  # needs no credentials
 
         @settings(max_examples=8, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))
@@ -61,6 +60,7 @@ def test_no_server_errors_whatever_the_request(fuzz_target):
                 f"{case.method} {case.formatted_path} -> {response.status_code}: "
                 f"{response.text[:300]}"
             )
+            signing_in = case.operation.path.startswith("/api/v1/session")  # no credentials
             if not authorized and not signing_in:
                 # A 401, unless the request guard refused its form first.
                 assert response.status_code == 401 or refused_by_the_guard(response), (

@@ -49,12 +49,15 @@ async def create_session(
     pool: asyncpg.Pool, session_sha256: str, shop_id: str, staff_id: str, now: datetime,
     expires_at: datetime,
 ) -> None:
-    await pool.execute(
-        """INSERT INTO staff_sessions (session_sha256, shop_id, staff_id, created_at,
-               last_seen_at, expires_at)
-           VALUES ($1, $2, $3, $4, $4, $5)""",
-        session_sha256, shop_id, staff_id, now, expires_at,
-    )
+    async with pool.acquire() as conn, conn.transaction():
+        # Ended sessions open nothing (the lookup checks the time): kept no longer.
+        await conn.execute("DELETE FROM staff_sessions WHERE expires_at <= $1", now)
+        await conn.execute(
+            """INSERT INTO staff_sessions (session_sha256, shop_id, staff_id, created_at,
+                   last_seen_at, expires_at)
+               VALUES ($1, $2, $3, $4, $4, $5)""",
+            session_sha256, shop_id, staff_id, now, expires_at,
+        )
 
 
 async def session_staff(pool: asyncpg.Pool, session_sha256: str, now: datetime
