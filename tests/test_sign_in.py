@@ -5,13 +5,16 @@ signing out and being made inactive end the session on the server."""
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from services.gateway.auth import CSRF
 from services.gateway.signin import rules
+from shared import tokens
 from shared.config import SignInSettings
 from shared.contracts import StaffUpserted
 from shared.topics import SHOP_STAFF
@@ -63,7 +66,8 @@ async def sign_in(client: httpx.AsyncClient, shop, staff_id: str = "ava") -> dic
     return response.json()
 
 
-async def test_password_sign_in_gives_an_http_only_session_with_csrf(stack, producer, db):
+async def test_password_sign_in_gives_an_http_only_session_with_csrf(stack, producer, db,
+                                                                     prepared):
     shop = await new_shop(producer, db, with_passwords=True)
     async with inbox(stack) as browser:
         wrong = await browser.post("/session", json={"email": shop.emails["ava"],
@@ -105,6 +109,13 @@ async def test_password_sign_in_gives_an_http_only_session_with_csrf(stack, prod
         done = await browser.post("/saved-replies", json=reply,
                                   headers={"X-CSRF-Token": session["csrf_token"]})
         assert done.status_code == 201, done.text
+        # The page's token keeps working all session long (here: one made an hour ago).
+        older = tokens.detached_signature(prepared.link_signing_secret, CSRF,
+                                          [rules.token_sha256(browser.cookies["inbox_session"])],
+                                          issued_at=int(time.time()) - 3600)
+        later = await browser.post("/saved-replies", json={**reply, "shortcut": unique("later")},
+                                   headers={"X-CSRF-Token": older})
+        assert later.status_code == 201, later.text
 
         # Signing out ends the session on the server: the old cookie opens nothing any more.
         assert (await browser.delete("/session")).status_code == 204

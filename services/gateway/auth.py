@@ -12,7 +12,6 @@ and the permissions the handlers enforce.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -118,8 +117,8 @@ async def current_staff(
         raise _unauthorized("not signed in: sign in, or send a bearer token")
     if request.method not in rules.SAFE_METHODS:
         sent = request.headers.get(rules.CSRF_HEADER, "")
-        expected = csrf_token(service.settings, member.session_sha256 or "")
-        if not hmac.compare_digest(sent.encode(), expected.encode()):
+        if not tokens.valid_detached(service.settings.link_signing_secret, CSRF,
+                                     [member.session_sha256 or ""], sent):
             raise HTTPException(403, f"missing or wrong {rules.CSRF_HEADER} header "
                                 "(the page's copy of the session's CSRF token)")
     return member
