@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 from pydantic import BaseModel
 
+from services.gateway.signin.passwords import hash_password
 from shared.contracts import (
     DiscountUpserted,
     OrderEvent,
@@ -30,10 +31,19 @@ class DemoShop:
     domain: str
     #: staff_id -> plaintext API token (only its SHA-256 is published)
     tokens: dict[str, str] = field(default_factory=dict)
+    #: staff_id -> email address (what they sign in with)
+    emails: dict[str, str] = field(default_factory=dict)
+    #: staff_id -> plaintext password (only its argon2id hash is published); empty unless asked
+    passwords: dict[str, str] = field(default_factory=dict)
     events: list[tuple[str, BaseModel]] = field(default_factory=list)
 
 
-def demo_shop(shop_id: str = "demo-shop", token_seed: str = "demo") -> DemoShop:
+def demo_shop(
+    shop_id: str = "demo-shop", token_seed: str = "demo", with_passwords: bool = False,
+    email_domain: str = "fjordpine.example",
+) -> DemoShop:
+    """The demo shop's events; `with_passwords` gives its staff passwords (hashing costs ~0.1 s
+    each, which most tests do without: they use API tokens)."""
     now = datetime.now(UTC)
     domain = f"{shop_id}.example.com"
     shop = DemoShop(shop_id, domain)
@@ -46,18 +56,24 @@ def demo_shop(shop_id: str = "demo-shop", token_seed: str = "demo") -> DemoShop:
         domain=domain, currency="EUR", timezone="Europe/Berlin", at=now,
     ))
     staff = [
-        ("ava", "Ava Lindqvist", "ava@fjordpine.example",
+        ("ava", "Ava Lindqvist", f"ava@{email_domain}",
          ["online_store_chat", "messaging", "customer_privacy"]),
-        ("ben", "Ben Okafor", "ben@fjordpine.example", ["online_store_chat"]),
-        ("carla", "Carla Nguyen", "carla@fjordpine.example", []),  # no chat permission
+        ("ben", "Ben Okafor", f"ben@{email_domain}", ["online_store_chat"]),
+        ("carla", "Carla Nguyen", f"carla@{email_domain}", []),  # no chat permission
     ]
     for staff_id, name, email, permissions in staff:
         token = f"{token_seed}-{shop_id}-{staff_id}-token"
         shop.tokens[staff_id] = token
+        shop.emails[staff_id] = email
+        password_hash = None
+        if with_passwords:
+            shop.passwords[staff_id] = f"{token_seed}-{staff_id}-password"
+            password_hash = hash_password(shop.passwords[staff_id])
         add(SHOP_STAFF, StaffUpserted(
             event_id=f"{shop_id}:staff:{staff_id}:1", shop_id=shop_id, staff_id=staff_id,
             name=name, email=email, permissions=permissions,
-            token_sha256=hashlib.sha256(token.encode()).hexdigest(), at=now,
+            token_sha256=hashlib.sha256(token.encode()).hexdigest(),
+            password_argon2id=password_hash, at=now,
         ))
     products = [
         ("p-anorak", "Fjord Rain Anorak", "189.00", True),

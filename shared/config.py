@@ -129,6 +129,18 @@ class HttpSettings(BaseSettings):
     port: int = 0  # 0: the service's own default port (see SERVICE_PORTS)
 
 
+class SignInSettings(BaseSettings):
+    """Limits on staff sign-in attempts (SIGN_IN_*): failed passwords and links asked for, per
+    email address and per client address, within a window. The client is the connection's
+    address (behind a proxy, the one it forwards: see uvicorn's `--forwarded-allow-ips`)."""
+
+    model_config = _reading("SIGN_IN_")
+
+    window_seconds: float = 900.0
+    attempts_per_email: int = 5
+    attempts_per_client: int = 30
+
+
 class Settings(BaseSettings):
     """All settings; each group reads its own variables when it is built (default factory)."""
 
@@ -142,6 +154,7 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     messenger: MessengerSettings = Field(default_factory=MessengerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    sign_in: SignInSettings = Field(default_factory=SignInSettings)
     shopify: ShopifySettings = Field(default_factory=ShopifySettings)
 
     #: A consumed event larger than this goes to the DLQ unread (no contract needs more).

@@ -18,9 +18,14 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def new_shop(producer: EventProducer, db: asyncpg.Pool) -> DemoShop:
-    """A shop of the test's own, known to the router before the test goes on."""
-    shop = demo_shop(unique("shop"), token_seed=uuid.uuid4().hex)
+async def new_shop(
+    producer: EventProducer, db: asyncpg.Pool, with_passwords: bool = False
+) -> DemoShop:
+    """A shop of the test's own, known to the router before the test goes on; with passwords,
+    its staff have addresses of their own too (they sign in with them)."""
+    shop_id = unique("shop")
+    shop = demo_shop(shop_id, token_seed=uuid.uuid4().hex, with_passwords=with_passwords,
+                     **({"email_domain": f"{shop_id}.example"} if with_passwords else {}))
     await publish(producer, shop, shop_stored_in(db, shop.shop_id))
 
     async def ready() -> bool:

@@ -37,7 +37,14 @@ ENDPOINTS = {
     ("put", "/api/v1/channels/messenger"),
     ("delete", "/api/v1/channels/messenger"),
     ("get", "/api/v1/channels/messenger/orders/{order_id}"),
+    ("post", "/api/v1/session"),
+    ("get", "/api/v1/session"),
+    ("delete", "/api/v1/session"),
+    ("post", "/api/v1/session/link"),
+    ("post", "/api/v1/session/link/redeem"),
 }
+#: Signing in needs no credentials (it makes them).
+SIGN_IN = {key for key in ENDPOINTS if key[1].startswith("/api/v1/session")}
 
 ERRORS = {
     ("delete", "/api/v1/conversations/{conversation_id}"): {"401", "405"},
@@ -51,6 +58,9 @@ ERRORS = {
     ("put", "/api/v1/channels/messenger"): {"401", "403", "409", "422"},
     ("delete", "/api/v1/channels/messenger"): {"401", "403", "404"},
     ("get", "/api/v1/channels/messenger/orders/{order_id}"): {"401", "404"},
+    ("post", "/api/v1/session"): {"401", "409", "422", "429"},
+    ("post", "/api/v1/session/link"): {"422", "429", "503"},
+    ("post", "/api/v1/session/link/redeem"): {"401", "422"},
 }
 
 
@@ -82,18 +92,24 @@ async def test_the_openapi_document_describes_every_endpoint(stack):
     assert declared == ENDPOINTS
 
     schemes = document["components"]["securitySchemes"]
-    assert schemes == {"staffToken": {
-        "type": "http", "scheme": "bearer", "description": schemes["staffToken"]["description"],
-    }}
+    assert schemes == {
+        "staffToken": {"type": "http", "scheme": "bearer",
+                       "description": schemes["staffToken"]["description"]},
+        "staffSession": {"type": "apiKey", "in": "cookie", "name": "inbox_session",
+                         "description": schemes["staffSession"]["description"]},
+    }
     schemas = document["components"]["schemas"]
     assert schemas["ErrorBody"]["properties"]["detail"]["type"] == "string"
     assert "HTTPValidationError" not in schemas
     tags = {t["name"] for t in document["tags"]}
     assert tags == {"conversations", "conversation commands", "staff", "saved replies", "catalog",
-                    "channels"}
+                    "channels", "sign-in"}
 
     for key, operation in operations.items():
-        assert operation["security"] == [{"staffToken": []}], key
+        if key in SIGN_IN:
+            assert "security" not in operation and operation["tags"] == ["sign-in"], key
+        else:  # a token, or the inbox's session cookie
+            assert operation["security"] == [{"staffToken": []}, {"staffSession": []}], key
         assert operation["tags"] and set(operation["tags"]) <= tags, key
         assert operation["summary"], key
         assert operation["operationId"].isidentifier(), key
@@ -101,13 +117,16 @@ async def test_the_openapi_document_describes_every_endpoint(stack):
         for code in ERRORS.get(key, {"401"}):
             assert code in responses, (key, code)
         for code, answer in responses.items():
-            if code.startswith("4"):
+            if code.startswith("4") or code == "503":
                 schema = answer["content"]["application/json"]["schema"]
-                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (key, code)
+                body = "ShopChoice" if key == ("post", "/api/v1/session") and code == "409" \
+                    else "ErrorBody"
+                assert schema == {"$ref": f"#/components/schemas/{body}"}, (key, code)
         successes = [c for c in responses if c.startswith("2")]
         if key == ("delete", "/api/v1/conversations/{conversation_id}"):
             assert successes == []  # never succeeds: close the conversation instead
-        elif key == ("delete", "/api/v1/saved-replies/{saved_reply_id}"):
+        elif key in {("delete", "/api/v1/saved-replies/{saved_reply_id}"),
+                     ("delete", "/api/v1/session")}:
             assert successes == ["204"]
         else:
             [success] = successes

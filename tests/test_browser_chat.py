@@ -30,11 +30,11 @@ pytestmark = [requires_browser, pytest.mark.timeout(240)]
 
 async def test_a_customer_and_the_merchant_chat_live(browser, stack, producer, db, smtp,
                                                      prepared):
-    shop = await new_shop(producer, db)
+    shop = await new_shop(producer, db, with_passwords=True)
     gateway = stack["gateway"].url
     email = f"{unique('maja')}@example.se"
     # The merchant's browser is in another time zone than the shop: times follow the shop.
-    inbox = await merchant_page(browser, gateway, shop.tokens["ava"],
+    inbox = await merchant_page(browser, gateway, shop, "ava",
                                 timezone_id="America/New_York")
     await expect(inbox.locator("#shop-name")).to_have_text("Fjord & Pine Outfitters")
     customer = await customer_page(browser, f"{gateway}/storefront/demo?shop={shop.shop_id}")
@@ -161,9 +161,9 @@ HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned
 
 
 async def test_customer_text_is_shown_as_text(browser, stack, producer, db):
-    shop = await new_shop(producer, db)
+    shop = await new_shop(producer, db, with_passwords=True)
     gateway = stack["gateway"].url
-    inbox = await merchant_page(browser, gateway, shop.tokens["ben"])
+    inbox = await merchant_page(browser, gateway, shop, "ben")
     customer = await customer_page(browser, f"{gateway}/storefront/demo?shop={shop.shop_id}")
     await start_chat(customer, "<b>Eve</b>", f"{unique('eve')}@example.com", HOSTILE)
 
@@ -190,8 +190,8 @@ async def test_customer_text_is_shown_as_text(browser, stack, producer, db):
 
 async def test_notifications_only_for_my_or_unassigned_conversations(browser, stack, producer,
                                                                        db):
-    shop = await new_shop(producer, db)
-    inbox = await merchant_page(browser, stack["gateway"].url, shop.tokens["ava"])
+    shop = await new_shop(producer, db, with_passwords=True)
+    inbox = await merchant_page(browser, stack["gateway"].url, shop, "ava")
     thread = unique("thread")
 
     async def customer_writes(text: str) -> None:
@@ -223,13 +223,13 @@ async def test_notifications_only_for_my_or_unassigned_conversations(browser, st
 
 
 async def test_inbox_filters_actions_and_keyboard(browser, stack, producer, db):
-    shop = await new_shop(producer, db)
+    shop = await new_shop(producer, db, with_passwords=True)
     gateway = stack["gateway"].url
     threads = {name: unique("thread") for name in ("Olga Open", "Carl Closed")}
     for name, thread in threads.items():
         await producer.send_and_wait(CHAT_INBOUND, chat_message(
             shop.shop_id, thread, text=f"Hello from {name}", customer={"name": name}))
-    inbox = await merchant_page(browser, gateway, shop.tokens["ava"])
+    inbox = await merchant_page(browser, gateway, shop, "ava")
     rows = inbox.locator("a.row")
     await expect(rows).to_have_count(2, timeout=UI_TIMEOUT_MS)
 
@@ -311,19 +311,19 @@ async def test_inbox_filters_actions_and_keyboard(browser, stack, producer, db):
     await expect(note).to_have_value("Prefers email")
 
     # Without the messaging permission there is no subject at all.
-    ben = await merchant_page(browser, gateway, shop.tokens["ben"])
+    ben = await merchant_page(browser, gateway, shop, "ben")
     await ben.locator("a.row", has_text="Olga Open").click()
     await expect(ben.locator("#view-title")).to_have_text("Olga Open")
     await expect(ben.get_by_label("Subject")).to_have_count(0)
 
 
 async def test_phone_sized_screens(browser, stack, producer, db):
-    shop = await new_shop(producer, db)
+    shop = await new_shop(producer, db, with_passwords=True)
     gateway = stack["gateway"].url
     phone = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
     await producer.send_and_wait(CHAT_INBOUND, chat_message(
         shop.shop_id, text="Hi from my phone", customer={"name": "Pia Phone"}))
-    inbox = await merchant_page(browser, gateway, shop.tokens["ava"], **phone)
+    inbox = await merchant_page(browser, gateway, shop, "ava", **phone)
     row = inbox.locator("a.row", has_text="Pia Phone")
     await expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
     await expect(inbox.locator("#view")).to_be_hidden()  # one pane at a time
@@ -347,7 +347,7 @@ async def test_phone_sized_screens(browser, stack, producer, db):
 
 
 async def test_failed_and_held_replies_say_why(browser, stack, producer, db):
-    shop = await new_shop(producer, db)
+    shop = await new_shop(producer, db, with_passwords=True)
     # A channel with no connection: the reply fails, with the reason.
     await producer.send_and_wait(CHAT_INBOUND, chat_message(
         shop.shop_id, channel="instagram", text="Hi from Instagram",
@@ -355,7 +355,7 @@ async def test_failed_and_held_replies_say_why(browser, stack, producer, db):
     # An online store chat whose customer left without giving an email: the reply waits.
     await producer.send_and_wait(CHAT_INBOUND, chat_message(
         shop.shop_id, text="Bye for now", customer={"name": "Noah Nomail"}))
-    inbox = await merchant_page(browser, stack["gateway"].url, shop.tokens["ava"])
+    inbox = await merchant_page(browser, stack["gateway"].url, shop, "ava")
     view = inbox.locator("#view")
 
     await inbox.locator("a.row", has_text="Ines Insta").click()

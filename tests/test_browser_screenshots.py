@@ -46,7 +46,7 @@ def check_png(path: Path) -> None:
 
 
 async def test_screenshots(browser, stack, producer, db, out):
-    shop = await new_shop(producer, db)
+    shop = await new_shop(producer, db, with_passwords=True)
     gateway = stack["gateway"].url
     store = f"{gateway}/storefront/demo?shop={shop.shop_id}"
 
@@ -60,7 +60,7 @@ async def test_screenshots(browser, stack, producer, db, out):
         await producer.send_and_wait(CHAT_INBOUND, chat_message(
             shop.shop_id, text=text, customer=customer))
 
-    inbox = await merchant_page(browser, gateway, shop.tokens["ava"], **DESKTOP)
+    inbox = await merchant_page(browser, gateway, shop, "ava", **DESKTOP)
     customer = await customer_page(browser, store, **DESKTOP)
     await customer.get_by_role("button", name="Add Fjord Rain Anorak to cart").click()
     await start_chat(customer, "Maja Berg", "maja.berg@example.com",
@@ -97,7 +97,7 @@ async def test_screenshots(browser, stack, producer, db, out):
         "inbox.png": inbox,
         "storefront-chat.png": customer,
     }
-    phone_inbox = await merchant_page(browser, gateway, shop.tokens["ava"], **PHONE)
+    phone_inbox = await merchant_page(browser, gateway, shop, "ava", **PHONE)
     await phone_inbox.locator("a.row", has_text="Maja Berg").click()
     await expect(phone_inbox.locator(".item.staff")).to_have_count(3, timeout=UI_TIMEOUT_MS)
     shots["inbox-phone.png"] = phone_inbox

@@ -77,16 +77,20 @@ window.Notification = FakeNotification;
 """
 
 
-async def merchant_page(browser: Any, gateway: str, token: str, **context: Any) -> Any:
-    """A merchant's tab, signed in (by keyboard) and live."""
+async def merchant_page(
+    browser: Any, gateway: str, shop: Any, staff_id: str = "ava", **context: Any
+) -> Any:
+    """A staff member's tab, signed in with email and password (by keyboard) and live; the
+    shop is made `with_passwords`."""
     from playwright.async_api import expect
 
     ctx = await browser.new_context(**context)
     page = await ctx.new_page()
     await page.add_init_script(FAKE_NOTIFICATIONS)
     await page.goto(f"{gateway}/inbox/")
-    await page.locator("#token").fill(token)
-    await page.locator("#token").press("Enter")
+    await page.get_by_label("Email address").fill(shop.emails[staff_id])
+    await page.get_by_label("Password").fill(shop.passwords[staff_id])
+    await page.get_by_label("Password").press("Enter")
     await expect(page.locator("#live-state")).to_have_text("Live", timeout=UI_TIMEOUT_MS)
     return page
 

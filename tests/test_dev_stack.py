@@ -138,12 +138,17 @@ def test_dev_stack_runs_restarts_and_stops_cleanly(tmp_path: Path, broker: str) 
         )
         assert sent.returncode == 0, sent.stdout + sent.stderr
         conversation_id = re.search(r"arrived: conversation ([0-9a-f-]{36})", sent.stdout)[1]
-        token = re.search(r"ava\s+(\S+)", out)[1]
+        email, password, token = re.search(r"(ava@\S+)\s+(\S+)\s+(\S+)", out).groups()
         detail = httpx.get(
             f"http://127.0.0.1:{ports['gateway']}/api/v1/conversations/{conversation_id}",
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         assert [i["text"] for i in detail["timeline"]] == ["Hej! Is the anorak waterproof?"]
+        # The printed password signs Ava in to the inbox.
+        with httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}") as inbox:
+            signed_in = inbox.post("/api/v1/session", json={"email": email, "password": password})
+            assert signed_in.status_code == 200, signed_in.text
+            assert inbox.get("/api/v1/me").json()["staff_id"] == "ava"
 
         prometheus = re.search(r"Prometheus\s+(http://127\.0\.0\.1:\d+)/", out)
         if shutil.which("prometheus"):

@@ -17,8 +17,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from inbox.dev.processes import free_port
-from services.notifier.smtp import SmtpSender, outcome_of_error, parse_smtp_url
+from services.notifier.smtp import SmtpSender, outcome_of_error
 from shared.contracts import OutboundContent, OutboundMessage, Recipient
+from shared.mail import parse_smtp_url
 
 
 def test_smtp_urls():

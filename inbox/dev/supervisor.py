@@ -24,6 +24,7 @@ import httpx
 from inbox.demo import (
     DEMO_PAGE_ID,
     DEMO_PAGE_TOKEN,
+    DemoShop,
     connect_demo_messenger,
     demo_shop,
     publish,
@@ -256,8 +257,8 @@ class DevStack:
         if pending and not self.stopping:
             raise TimeoutError(f"not ready after {timeout}s: {', '.join(pending)}")
 
-    def load_demo(self, settings: Settings) -> dict[str, str]:
-        shop = demo_shop()
+    def load_demo(self, settings: Settings) -> DemoShop:
+        shop = demo_shop(with_passwords=True)
 
         async def go() -> None:
             producer = EventProducer(settings, "demo")
@@ -276,7 +277,7 @@ class DevStack:
                                                shop.tokens["ava"]))
         except TimeoutError as exc:
             say(f"warning: {exc}")
-        return shop.tokens
+        return shop
 
     # --- run and stop ---------------------------------------------------------------------------
 
@@ -322,13 +323,13 @@ def run(with_demo: bool = True) -> int:
         stack.wait_ready()
         if stack.stopping:
             return 0
-        tokens = stack.load_demo(settings) if with_demo else {}
+        shop = stack.load_demo(settings) if with_demo else None
         ports = {c.name: c.port for c in stack.children}
         gateway = f"http://127.0.0.1:{ports['gateway']}"
         lines = [
             f"ready in {time.monotonic() - started:.1f}s. Where to look:",
             f"  merchant API      {gateway}/api/v1/docs  (OpenAPI: {gateway}/api/v1/openapi.json)",
-            f"  merchant inbox    {gateway}/inbox/  (sign in with a staff token)",
+            f"  merchant inbox    {gateway}/inbox/  (sign in as a demo staff member, below)",
             f"  mail catcher      http://127.0.0.1:{ports['mailcatcher']}/  "
             f"({settings.mail.smtp_url})",
             f"  customer answers  smtp://127.0.0.1:{stack.inbound_smtp_port} (email replies in)",
@@ -344,10 +345,12 @@ def run(with_demo: bool = True) -> int:
         if "prometheus" in ports:
             lines.insert(-1, f"  Prometheus        http://127.0.0.1:{ports['prometheus']}/  "
                              "(targets: /targets, the project's alert rules: /alerts)")
-        if tokens:
+        if shop is not None:
             lines += [
-                "  demo shop         demo-shop; staff tokens (Authorization: Bearer …):",
-                *(f"    {staff:<6} {token}" for staff, token in tokens.items()),
+                "  demo shop         demo-shop; its staff sign in to the inbox with (email, "
+                "password), or call the API with a token (Authorization: Bearer …):",
+                *(f"    {shop.emails[staff]:<24} {shop.passwords[staff]:<22} {token}"
+                  for staff, token in shop.tokens.items()),
                 f"  demo storefront   {gateway}/storefront/demo?shop=demo-shop  "
                 "(chat as a customer; the widget: /storefront/widget.js)",
                 "  try it            .venv/bin/inbox send-message --text "

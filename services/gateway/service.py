@@ -14,12 +14,16 @@ from services.gateway.api import router as merchant_api
 from services.gateway.limits import RequestGuard
 from shared.config import Settings, get_settings
 from shared.contracts.base import error_sentence
+from shared.mail import Mailer
 from shared.service import Service
 
 DESCRIPTION = """\
 Conversations between a shop and its customers.
 
-Authenticate with a staff member's token: `Authorization: Bearer <token>`. A staff member only
+Authenticate with a staff member's API token: `Authorization: Bearer <token>`. The inbox in a
+browser signs in instead (`POST /api/v1/session`, or an emailed link) and holds an HttpOnly
+session cookie; its requests that change something carry the session's CSRF token in
+`X-CSRF-Token`. A staff member only
 ever sees their own shop: another shop's conversation or saved reply is simply not found (404).
 Any active staff member may read and answer the shop's conversations; assignment is limited to
 staff holding the `online_store_chat` permission, and the subject to staff holding `messaging`.
@@ -32,6 +36,7 @@ Every error answer is a JSON object `{"detail": "<what went wrong>"}`.
 """
 
 TAGS = [
+    {"name": "sign-in", "description": "The inbox's session: sign in and out (no token needed)."},
     {"name": "conversations", "description": "The conversation list and one conversation."},
     {"name": "conversation commands", "description": "Act on a conversation (queued, 202)."},
     {"name": "staff", "description": "The caller and the staff a conversation can go to."},
@@ -115,4 +120,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def build(service: Service) -> None:
     service.app.state.service = service
+    service.app.state.mailer = Mailer(service.settings.mail)  # sign-in links
     live.install(service)

@@ -3,10 +3,6 @@ email channel."""
 
 from __future__ import annotations
 
-import ssl
-from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
-
 import aiosmtplib
 import asyncpg
 
@@ -16,38 +12,7 @@ from services.notifier.senders import Outcome, RemoteSender
 from shared.config import Settings
 from shared.contracts import OutboundMessage
 from shared.links import continue_chat_url
-
-
-@dataclass(frozen=True)
-class SmtpServer:
-    host: str
-    port: int
-    username: str | None
-    password: str | None
-    implicit_tls: bool
-    #: None: STARTTLS when the server offers it; True: required; False: never.
-    starttls: bool | None
-    verify: bool
-
-
-def parse_smtp_url(url: str) -> SmtpServer:
-    """`smtp://[user:pass@]host[:port][?starttls=required|auto|off&verify=false]`, or
-    `smtps://…` for TLS from the first byte (port 465)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("smtp", "smtps"):
-        raise ValueError(f"SMTP_URL must start with smtp:// or smtps://, not {parts.scheme!r}")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    starttls = {"required": True, "off": False, "auto": None}[query.get("starttls", "auto")]
-    implicit = parts.scheme == "smtps"
-    return SmtpServer(
-        host=parts.hostname or "127.0.0.1",
-        port=parts.port or (465 if implicit else 25),
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        implicit_tls=implicit,
-        starttls=None if implicit else starttls,
-        verify=query.get("verify", "true") != "false",
-    )
+from shared.mail import SEND_ERRORS, Mailer
 
 
 def outcome_of_error(exc: Exception) -> Outcome:
@@ -67,23 +32,11 @@ def outcome_of_error(exc: Exception) -> Outcome:
                    "smtp_unavailable")
 
 
-def tls_context(verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class SmtpSender(RemoteSender):
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
-        self._server = parse_smtp_url(settings.mail.smtp_url)
+        self._mailer = Mailer(settings.mail)
         self._settings = settings
         self._pool = pool
-        self._domain = settings.mail.from_address.rpartition("@")[2] or "localhost"
-        # Built once: loading the system's CA certificates costs tens of milliseconds of CPU,
-        # which per email was half of the notifier's time under load.
-        self._tls = tls_context(self._server.verify)
 
     async def send(self, message: OutboundMessage) -> Outcome:
         if not message.recipient.email:
@@ -93,28 +46,16 @@ class SmtpSender(RemoteSender):
                                                    message.message_id)
         email = build_email(
             message,
-            from_address=self._settings.mail.from_address,
-            message_id_domain=self._domain,
-            earlier=[email_message_id(m, self._domain) for m in earlier],
+            from_address=self._mailer.from_address,
+            message_id_domain=self._mailer.domain,
+            earlier=[email_message_id(m, self._mailer.domain) for m in earlier],
             continue_url=continue_chat_url(
                 self._settings.public_base_url, self._settings.link_signing_secret,
                 message.shop_id, message.conversation_id,
             ),
         )
-        server = self._server
         try:
-            await aiosmtplib.send(
-                email,
-                hostname=server.host,
-                port=server.port,
-                username=server.username,
-                password=server.password,
-                use_tls=server.implicit_tls,
-                start_tls=server.starttls,
-                tls_context=self._tls,
-                validate_certs=server.verify,
-                timeout=self._settings.mail.smtp_timeout_seconds,
-            )
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as exc:
+            await self._mailer.send(email)
+        except SEND_ERRORS as exc:
             return outcome_of_error(exc)
         return Outcome("sent", provider_message_id=email["Message-ID"])

@@ -44,16 +44,20 @@ async def upsert_shop(conn: asyncpg.Connection, e: Any) -> None:
 async def upsert_staff(conn: asyncpg.Connection, e: Any) -> None:
     await conn.execute(
         """INSERT INTO staff AS s (shop_id, staff_id, name, email, permissions, token_sha256,
-               active, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               password_hash, active, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
            ON CONFLICT (shop_id, staff_id) DO UPDATE SET name = excluded.name,
                email = excluded.email, permissions = excluded.permissions,
-               token_sha256 = excluded.token_sha256, active = excluded.active,
-               updated_at = excluded.updated_at
+               token_sha256 = excluded.token_sha256, password_hash = excluded.password_hash,
+               active = excluded.active, updated_at = excluded.updated_at
            WHERE s.updated_at <= excluded.updated_at""",
-        e.shop_id, e.staff_id, e.name, e.email, list(e.permissions), e.token_sha256, e.active,
-        e.at,
+        e.shop_id, e.staff_id, e.name, e.email, list(e.permissions), e.token_sha256,
+        e.password_argon2id, e.active, e.at,
     )
+    if not e.active:
+        # Made inactive: signed out everywhere at once (sign-in also checks `active`).
+        await conn.execute("DELETE FROM staff_sessions WHERE shop_id = $1 AND staff_id = $2",
+                           e.shop_id, e.staff_id)
 
 
 async def upsert_product(conn: asyncpg.Connection, e: Any) -> None:

@@ -44,6 +44,10 @@ class StaffUpserted(Event):
     permissions: list[Permission] = Field(default_factory=list, max_length=10)
     #: SHA-256 (hex) of the staff member's API token; the token itself never travels.
     token_sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")] | None = None
+    #: The staff member's password as an argon2id hash (PHC string); none: no password sign-in.
+    password_argon2id: Annotated[
+        str, StringConstraints(pattern=r"^\$argon2id\$[A-Za-z0-9+/=$,.-]+$", max_length=512)
+    ] | None = None
     active: bool = True
     at: UtcTime
 

@@ -4,8 +4,8 @@
 import { ConversationView, channelName, customerName, onlineBadge } from "./conversation.js";
 import { manageSavedReplies } from "./dialogs.js";
 import {
-  debounce, el, fill, get, keepFocus, post, query, session, setTimeZone, shortTime, topicName,
-  whenUnauthorized,
+  debounce, del, el, fill, get, keepFocus, post, query, session, setTimeZone, shortTime,
+  topicName, whenUnauthorized,
 } from "./lib.js";
 
 const $ = (id) => document.getElementById(id);
@@ -41,8 +41,9 @@ function liveState(text) { $("live-state").textContent = text; }
 
 // --- signing in and out --------------------------------------------------------------------
 
-async function signIn(token) {
-  session.token = token;
+/** Opens the inbox for the signed-in session (`signed`: the session's answer). */
+async function enter(signed) {
+  session.csrfToken = signed.csrf_token;
   const me = await get("/me");
   state.me = me;
   setTimeZone(me.shop?.timezone);
@@ -62,30 +63,70 @@ async function signIn(token) {
   await route();
 }
 
-function signOut(message) {
-  session.token = null;
+function showSignIn(message = "", note = "") {
+  session.csrfToken = null;
   if (events) events.close();
   events = null;
   state.me = null;
   $("app").hidden = true;
   $("sign-in").hidden = false;
-  $("sign-in-error").textContent = message || "";
-  $("token").value = "";
-  $("token").focus();
+  $("sign-in-error").textContent = message;
+  $("sign-in-note").textContent = note;
+  $("password").value = "";
+  ($("email").value ? $("password") : $("email")).focus();
+}
+
+function chooseShop(shops) {
+  fill($("shop"), shops.map((s) => el("option", { value: s.shop_id }, s.name)));
+  $("shop-choice").hidden = false;
 }
 
 $("sign-in-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const token = $("token").value.trim();
-  if (!token) return;
+  const email = $("email").value.trim();
+  const password = $("password").value;
+  if (!email || !password) {
+    $("sign-in-error").textContent = "Enter your email address and password.";
+    return;
+  }
+  const body = { email, password };
+  if (!$("shop-choice").hidden) body.shop_id = $("shop").value;
   try {
-    await signIn(token);
+    await enter(await post("/session", body));
   } catch (e) {
-    signOut(e.status === 401 ? "That token is not valid." : e.message);
+    if (e.status === 409 && e.data.shops) {
+      chooseShop(e.data.shops);
+      showSignIn("", "This address signs in to several shops: choose one.");
+    } else {
+      showSignIn(e.status === 401 ? "Wrong email address or password." : e.message);
+    }
   }
 });
+
+$("send-link").addEventListener("click", async () => {
+  const email = $("email").value.trim();
+  if (!email) {
+    showSignIn("Enter your email address first.");
+    return;
+  }
+  try {
+    const sent = await post("/session/link", { email });
+    showSignIn("", sent.detail);
+  } catch (e) {
+    showSignIn(e.message);
+  }
+});
+
+async function signOut() {
+  try {
+    await del("/session");
+  } finally {
+    showSignIn("", "You are signed out.");
+  }
+}
+
 $("sign-out").addEventListener("click", () => signOut());
-whenUnauthorized(() => { if (state.me) signOut("Your session ended. Sign in again."); });
+whenUnauthorized(() => { if (state.me) showSignIn("Your session ended. Sign in again."); });
 
 // --- the list ------------------------------------------------------------------------------
 
@@ -321,8 +362,26 @@ async function notify(item) {
 
 // --- start ---------------------------------------------------------------------------------
 
-if (session.token) {
-  signIn(session.token).catch((e) => signOut(e.status === 401 ? "" : e.message));
-} else {
-  signOut();
+/** An emailed link (`?sign_in=…`) is redeemed by a POST, then taken out of the address bar. */
+async function start() {
+  const link = new URLSearchParams(location.search).get("sign_in");
+  if (link) {
+    history.replaceState(null, "", location.pathname + location.hash);
+    try {
+      await enter(await post("/session/link/redeem", { token: link }));
+    } catch (e) {
+      showSignIn(e.message);
+    }
+    return;
+  }
+  let signed;
+  try {
+    signed = await get("/session");
+  } catch (e) {
+    showSignIn(e.status === 401 ? "" : e.message);
+    return;
+  }
+  await enter(signed).catch((e) => showSignIn(e.message));
 }
+
+start();

@@ -59,34 +59,34 @@ export function safeUrl(value) {
 
 // --- the API -------------------------------------------------------------------------------
 
-const TOKEN_KEY = "inbox.staffToken";
-
-export const session = {
-  get token() { return sessionStorage.getItem(TOKEN_KEY); },
-  set token(value) {
-    if (value) sessionStorage.setItem(TOKEN_KEY, value);
-    else sessionStorage.removeItem(TOKEN_KEY);
-  },
-};
+/**
+ * The signed-in session. Its cookie is HttpOnly (no script here can read it); the page keeps
+ * only the session's CSRF token, in memory, and sends it with every change.
+ */
+export const session = { csrfToken: null };
+const SAFE = new Set(["GET", "HEAD"]);
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, data = {}) {
     super(message);
     this.status = status;
+    this.data = data;
   }
 }
 
-/** Called when the token stops working (401): the app goes back to the sign-in screen. */
+/** Called when the session stops working (401): the app goes back to the sign-in screen. */
 let onUnauthorized = () => {};
 export function whenUnauthorized(callback) { onUnauthorized = callback; }
 
 export async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${session.token}` };
+  const headers = {};
+  if (!SAFE.has(method) && session.csrfToken) headers["X-CSRF-Token"] = session.csrfToken;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let response;
   try {
     response = await fetch(`/api/v1${path}`, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "same-origin",
     });
   } catch {
     throw new ApiError(0, "The inbox cannot reach the server. Check the connection.");
@@ -96,7 +96,7 @@ export async function api(method, path, body) {
   if (!response.ok) {
     if (response.status === 401) onUnauthorized();
     const message = typeof data.detail === "string" ? data.detail : `Request failed (${response.status})`;
-    throw new ApiError(response.status, message);
+    throw new ApiError(response.status, message, data);
   }
   return data;
 }
