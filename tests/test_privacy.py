@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 
 from inbox.dev.postgres import _bin
-from shared.topics import CHAT_INBOUND
-from tests.conftest import SHOPIFY_API_SECRET, eventually
+from shared.topics import CHAT_INBOUND, SHOP_SHOPS, SHOP_STAFF
+from tests.conftest import SHOPIFY_API_SECRET, eventually, read_topic
 from tests.helpers import chat_message, new_shop, unique
 from tests.messenger_support import messenger_shop, numeric_id, order_event, publish_order
 from tests.test_api_support import client
@@ -182,7 +182,7 @@ async def test_only_signed_webhooks_count_and_each_is_handled_once(stack, produc
                              f"shopify:unsigned-{shop.shop_id}%") == 0
 
 
-async def test_shop_erasure_removes_every_row_of_the_shop(stack, producer, db):
+async def test_shop_erasure_removes_every_row_of_the_shop(stack, producer, db, prepared):
     shop = await new_shop(producer, db)
     await producer.send_and_wait(CHAT_INBOUND, chat_message(shop.shop_id))
     await eventually(lambda: db.fetchval(
@@ -202,6 +202,16 @@ async def test_shop_erasure_removes_every_row_of_the_shop(stack, producer, db):
     assert set(left.values()) == {0}, left
     async with client(stack, shop) as ava:
         assert (await ava.get("/me")).status_code == 401  # the staff's tokens went too
+    # The compacted shop-data topics get a tombstone for each of the shop's keys, which every
+    # consumer reads past (the router is still consuming shop data afterwards).
+    tombstones = await read_topic(prepared, SHOP_STAFF, lambda r: r.value is None and (
+        r.key or b"").decode().startswith(f"{shop.shop_id}:"), expected=3)
+    assert sorted(r.key.decode() for r in tombstones) == [
+        f"{shop.shop_id}:{staff}" for staff in ("ava", "ben", "carla")]
+    assert len(await read_topic(prepared, SHOP_SHOPS, lambda r: r.value is None
+                                and r.key == shop.shop_id.encode())) == 1
+    again = await new_shop(producer, db)
+    assert await db.fetchval("SELECT count(*) FROM staff WHERE shop_id = $1", again.shop_id) == 3
 
 
 async def test_staff_ask_for_an_erasure_and_a_waiting_reply_is_never_sent(stack, producer, db):

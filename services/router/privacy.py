@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 
 from services.router import privacy_queries as pq
 from shared.contracts import PrivacyRequest
+from shared.db.outbox import Outbox
 
 REQUESTS = Counter(
     "router_privacy_requests_total",
@@ -48,13 +49,17 @@ class Outcome:
     export: tuple[pq.CustomerData, dict[str, Any]] | None = None
 
 
-async def _handle(conn: asyncpg.Connection, request: PrivacyRequest, now: datetime) -> Outcome:
+async def _handle(
+    conn: asyncpg.Connection, outbox: Outbox, request: PrivacyRequest, now: datetime
+) -> Outcome:
     """Does what the request asks."""
     shop_id = await _shop_of(conn, request)
     if shop_id is None:
         return Outcome("no_shop")
     if request.kind == "shop_redact":
-        await pq.erase_shop(conn, shop_id)
+        # The compacted shop-data topics forget the shop's records too.
+        for topic, keys in (await pq.erase_shop(conn, shop_id)).items():
+            await outbox.add_tombstones(conn, topic, keys)
         return Outcome("completed", shop_id)
     customer = request.customer
     data = await pq.find_customer(
@@ -76,10 +81,18 @@ async def _handle(conn: asyncpg.Connection, request: PrivacyRequest, now: dateti
     return Outcome("completed", shop_id, touched)
 
 
-async def on_privacy_requests(conn: asyncpg.Connection, requests: list[PrivacyRequest]) -> None:
-    for request in requests:
+class Privacy:
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+
+    async def on_requests(self, conn: asyncpg.Connection, requests: list[PrivacyRequest]
+                          ) -> None:
+        for request in requests:
+            await self._one(conn, request)
+
+    async def _one(self, conn: asyncpg.Connection, request: PrivacyRequest) -> None:
         now = datetime.now(UTC)
-        outcome = await _handle(conn, request, now)
+        outcome = await _handle(conn, self.outbox, request, now)
         recorded = await pq.record_request(
             conn, request_id=request.request_id, kind=request.kind, source=request.source,
             shop_id=outcome.shop_id or request.shop_id, shop_domain=request.shop_domain,
@@ -88,7 +101,7 @@ async def on_privacy_requests(conn: asyncpg.Connection, requests: list[PrivacyRe
             completed_at=now,
         )
         if not recorded:
-            continue  # the same request under another event id: done before
+            return  # the same request under another event id: done before
         if outcome.export is not None and outcome.shop_id is not None:
             data, export = outcome.export
             await pq.store_export(conn, request.request_id, outcome.shop_id,

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from shared.messenger import parse_thread
+from shared.topics import SHOP_DISCOUNTS, SHOP_PRODUCTS, SHOP_SHOPS, SHOP_STAFF
 
 REDACTED_REASON = "cancelled: the customer's data was erased"
 
@@ -257,14 +258,14 @@ _SHOP_TABLES = (
 
 async def erase_shop(conn: asyncpg.Connection, shop_id: str) -> dict[str, list[str]]:
     """Every row of the shop, staff (and their sessions and tokens) included. Returns the
-    shop-data keys it had, for tombstones on the compacted shop topics."""
+    keys its records had on each shop-data topic, for tombstones there."""
     keys = {
-        "shops": [shop_id],
-        "staff": [f"{shop_id}:{r['staff_id']}" for r in await conn.fetch(
+        SHOP_SHOPS: [shop_id],
+        SHOP_STAFF: [f"{shop_id}:{r['staff_id']}" for r in await conn.fetch(
             "SELECT staff_id FROM staff WHERE shop_id = $1", shop_id)],
-        "products": [f"{shop_id}:{r['product_id']}" for r in await conn.fetch(
+        SHOP_PRODUCTS: [f"{shop_id}:{r['product_id']}" for r in await conn.fetch(
             "SELECT product_id FROM products WHERE shop_id = $1", shop_id)],
-        "discounts": [f"{shop_id}:{r['code']}" for r in await conn.fetch(
+        SHOP_DISCOUNTS: [f"{shop_id}:{r['code']}" for r in await conn.fetch(
             "SELECT code FROM discount_codes WHERE shop_id = $1", shop_id)],
     }
     pages = [r["page_id"] for r in await conn.fetch(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.router import privacy
 from services.router import shop_queries as sq
 from services.router.commands import Commands
 from services.router.handlers import Router
 from services.router.order_updates import OrderUpdates
+from services.router.privacy import Privacy
 from services.router.timeline import Timeline
 from shared.kafka.consumer import Subscription
 from shared.service import Service
@@ -51,6 +51,6 @@ def build(service: Service) -> None:
             Subscription(SHOP_STAFF, Router.upserting(sq.upsert_staff)),
             Subscription(SHOP_PRODUCTS, Router.upserting(sq.upsert_product)),
             Subscription(SHOP_DISCOUNTS, Router.upserting(sq.upsert_discount)),
-            Subscription(PRIVACY_REQUESTS, privacy.on_privacy_requests),
+            Subscription(PRIVACY_REQUESTS, Privacy(service.outbox).on_requests),
         ]
     )

@@ -33,3 +33,7 @@ CREATE INDEX privacy_exports_data_request ON privacy_exports (shop_id, data_requ
 
 -- An erased customer's conversation keeps its shell (ids, channel, times, topics, counts).
 ALTER TABLE conversations ADD COLUMN redacted_at timestamptz;
+
+-- A shop's erasure writes tombstones (records without a value) for its keys on the compacted
+-- shop-data topics.
+ALTER TABLE outbox ALTER COLUMN value DROP NOT NULL;
