@@ -24,6 +24,7 @@ from tests.conftest import SHOPIFY_API_SECRET, eventually, read_topic
 from tests.helpers import chat_message, new_shop, unique
 from tests.messenger_support import messenger_shop, numeric_id, order_event, publish_order
 from tests.test_api_support import client
+from tests.test_browser_support import UI_TIMEOUT_MS, expect, merchant_page, requires_browser
 
 PATH = "/webhooks/shopify/compliance"
 
@@ -250,3 +251,24 @@ async def test_staff_ask_for_an_erasure_and_a_waiting_reply_is_never_sent(stack,
         row = (await ava.get("/conversations", params={"status": "open"})).json()["items"]
         assert [r["customer"] for r in row] == [
             {"name": None, "email": None, "redacted": True}]
+
+
+@requires_browser
+async def test_the_inbox_shows_a_redacted_customer(browser, stack, producer, db):
+    shop = await new_shop(producer, db, with_passwords=True)
+    await producer.send_and_wait(CHAT_INBOUND, chat_message(
+        shop.shop_id, text="Call me on my private line", customer={
+            "name": "Nils Holm", "email": f"{unique('nils')}@example.se", "customer_id": "c-nils"}))
+    await eventually(lambda: db.fetchval(
+        "SELECT 1 FROM conversations WHERE shop_id = $1", shop.shop_id))
+    async with client(stack, shop) as ava:
+        accepted = await ava.post("/privacy/customers/redact", json={"customer_id": "c-nils"})
+        await request_state(db, accepted.json()["request_id"])
+    inbox = await merchant_page(browser, stack["gateway"].url, shop, "ava")
+    row = inbox.locator("a.row")
+    await expect(row).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    await expect(row).to_contain_text("Redacted customer")
+    await expect(row).not_to_contain_text("Nils")
+    await row.click()
+    await expect(inbox.locator("#view-title")).to_have_text("Redacted customer")
+    await expect(inbox.locator("#view")).not_to_contain_text("private line")
