@@ -56,7 +56,8 @@ def demo_shop(
         domain=domain, currency="EUR", timezone="Europe/Berlin", at=now,
     ))
     staff = [
-        ("ava", "Ava Lindqvist", f"ava@{email_domain}", ["online_store_chat", "messaging"]),
+        ("ava", "Ava Lindqvist", f"ava@{email_domain}",
+         ["online_store_chat", "messaging", "customer_privacy"]),
         ("ben", "Ben Okafor", f"ben@{email_domain}", ["online_store_chat"]),
         ("carla", "Carla Nguyen", f"carla@{email_domain}", []),  # no chat permission
     ]

@@ -111,6 +111,15 @@ class MessengerSettings(BaseSettings):
     timeout_seconds: float = 10.0
 
 
+class ShopifySettings(BaseSettings):
+    """The Shopify app (SHOPIFY_*)."""
+
+    model_config = _reading("SHOPIFY_")
+
+    #: Signs Shopify's webhooks (`X-Shopify-Hmac-Sha256`); empty refuses every one.
+    api_secret: SecretStr = SecretStr("")
+
+
 class HttpSettings(BaseSettings):
     """The HTTP side door of every service (and the gateway's API) (HTTP_*)."""
 
@@ -146,6 +155,7 @@ class Settings(BaseSettings):
     messenger: MessengerSettings = Field(default_factory=MessengerSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     sign_in: SignInSettings = Field(default_factory=SignInSettings)
+    shopify: ShopifySettings = Field(default_factory=ShopifySettings)
 
     #: A consumed event larger than this goes to the DLQ unread (no contract needs more).
     max_event_bytes: int = 262_144

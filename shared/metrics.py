@@ -11,6 +11,11 @@ from prometheus_client import Counter, Gauge, Histogram
 EVENTS_CONSUMED = Counter(
     "inbox_events_consumed_total", "Events read from Kafka, valid or not.", ["topic"]
 )
+TOMBSTONES = Counter(
+    "inbox_tombstones_skipped_total",
+    "Records without a value (tombstones of removed keys) read and skipped, by topic.",
+    ["topic"],
+)
 EVENTS_PROCESSED = Counter(
     "inbox_events_processed_total",
     "Events whose effect is durable, by outcome (applied, duplicate).",

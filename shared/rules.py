@@ -18,6 +18,8 @@ from shared.channels import CHANNELS
 
 CHAT_PERMISSION = "online_store_chat"
 MESSAGING_PERMISSION = "messaging"
+#: Reading customers' data exports and asking for a customer's erasure.
+PRIVACY_PERMISSION = "customer_privacy"
 #: A product name is shown in a cart event only when shorter than this many characters.
 CART_TITLE_LIMIT = 41
 #: A conversation shows at most this many topics, newest first.

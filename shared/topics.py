@@ -29,6 +29,7 @@ DELIVERY_RESULTS = "delivery.results"
 CLASSIFIER_TAGS = "classifier.tags"
 PRESENCE_CHANGES = "presence.changes"
 MESSENGER_EVENTS = "messenger.events"
+PRIVACY_REQUESTS = "privacy.requests"
 OUTBOUND_TOPICS = {channel: outbound_topic(channel) for channel in CHANNELS}
 
 
@@ -73,6 +74,8 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(CLASSIFIER_TAGS, c.TopicTag, "topics of customer messages"),
         TopicSpec(PRESENCE_CHANGES, c.PresenceChanged, "visitors coming online, going offline"),
         TopicSpec(MESSENGER_EVENTS, c.MessengerEvent, "Messenger webhooks other than messages"),
+        TopicSpec(PRIVACY_REQUESTS, c.PrivacyRequest,
+                  "customer data requests and erasures, shop erasures"),
         *(
             TopicSpec(topic, c.OutboundMessage, f"replies leaving on {channel}")
             for channel, topic in OUTBOUND_TOPICS.items()

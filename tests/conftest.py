@@ -38,6 +38,8 @@ from shared.kafka.producer import EventProducer
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
+#: Signs the Shopify compliance webhooks the tests send.
+SHOPIFY_API_SECRET = "test-shopify-api-secret"
 #: Short in tests, so the offline-by-timeout transition is quick to observe.
 PRESENCE_TIMEOUT = 3.0
 
@@ -339,6 +341,7 @@ def backbone(settings: Settings, workdir: Path, smtp_url: str, graph_api_url: st
     services["gateway"].env.update({
         "MESSENGER_APP_SECRET": MESSENGER_APP_SECRET,
         "MESSENGER_VERIFY_TOKEN": MESSENGER_VERIFY_TOKEN,
+        "SHOPIFY_API_SECRET": SHOPIFY_API_SECRET,
         # Every test signs in from 127.0.0.1 (the fuzz test too): limit per address only.
         "SIGN_IN_ATTEMPTS_PER_CLIENT": "100000",
     })

@@ -42,6 +42,9 @@ ENDPOINTS = {
     ("delete", "/api/v1/session"),
     ("post", "/api/v1/session/link"),
     ("post", "/api/v1/session/link/redeem"),
+    ("get", "/api/v1/privacy/requests"),
+    ("get", "/api/v1/privacy/requests/{data_request_id}/export"),
+    ("post", "/api/v1/privacy/customers/redact"),
 }
 #: Signing in needs no credentials (it makes them).
 SIGN_IN = {key for key in ENDPOINTS if key[1].startswith("/api/v1/session")}
@@ -61,6 +64,9 @@ ERRORS = {
     ("post", "/api/v1/session"): {"401", "409", "422", "429"},
     ("post", "/api/v1/session/link"): {"422", "429", "503"},
     ("post", "/api/v1/session/link/redeem"): {"401", "422"},
+    ("get", "/api/v1/privacy/requests"): {"401", "403"},
+    ("get", "/api/v1/privacy/requests/{data_request_id}/export"): {"401", "403", "404"},
+    ("post", "/api/v1/privacy/customers/redact"): {"401", "403", "422", "503"},
 }
 
 
@@ -103,7 +109,7 @@ async def test_the_openapi_document_describes_every_endpoint(stack):
     assert "HTTPValidationError" not in schemas
     tags = {t["name"] for t in document["tags"]}
     assert tags == {"conversations", "conversation commands", "staff", "saved replies", "catalog",
-                    "channels", "sign-in"}
+                    "channels", "sign-in", "privacy"}
 
     for key, operation in operations.items():
         if key in SIGN_IN:
@@ -128,6 +134,8 @@ async def test_the_openapi_document_describes_every_endpoint(stack):
         elif key in {("delete", "/api/v1/saved-replies/{saved_reply_id}"),
                      ("delete", "/api/v1/session")}:
             assert successes == ["204"]
+        elif key == ("get", "/api/v1/privacy/requests/{data_request_id}/export"):
+            assert successes == ["200"]  # the export itself, as stored
         else:
             [success] = successes
             assert "$ref" in responses[success]["content"]["application/json"]["schema"], key

@@ -21,7 +21,7 @@ async def test_me(stack, producer, db):
             "shop_id": shop.shop_id,
             "shop": {"shop_id": shop.shop_id, "name": "Fjord & Pine Outfitters",
                      "domain": shop.domain, "currency": "EUR", "timezone": "Europe/Berlin"},
-            "permissions": ["messaging", "online_store_chat"],
+            "permissions": ["customer_privacy", "messaging", "online_store_chat"],
             "can_be_assigned": True, "can_see_subjects": True,
         }
         me = (await carla.get("/me")).json()

@@ -144,6 +144,9 @@ def test_dev_stack_runs_restarts_and_stops_cleanly(tmp_path: Path, broker: str) 
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         assert [i["text"] for i in detail["timeline"]] == ["Hej! Is the anorak waterproof?"]
+        # Tools run beside the stack find its settings, the Shopify app's secret among them.
+        dev_env = (tmp_path / ".inbox" / "dev.env").read_text()
+        assert "SHOPIFY_API_SECRET=development-shopify-api-secret" in dev_env
         # The printed password signs Ava in to the inbox.
         with httpx.Client(base_url=f"http://127.0.0.1:{ports['gateway']}") as inbox:
             signed_in = inbox.post("/api/v1/session", json={"email": email, "password": password})

@@ -261,15 +261,22 @@ def plan_nodes(data_dir: Path, count: int = 1, preferred_port: int | None = None
     """Nodes with free ports; a node keeps the ports it had when its data directory is reused
     (`inbox dev` across restarts), unless another process took them meanwhile."""
     nodes = []
+    taken: set[int] = set(advertised_ports or ())
+
+    def pick(preferred: int | None) -> int:
+        port = free_port(preferred, avoid=taken)
+        taken.add(port)
+        return port
+
     for i in range(count):
         node_dir = data_dir if count == 1 else data_dir / f"node-{i + 1}"
         node_dir.mkdir(parents=True, exist_ok=True)
         previous = _previous_ports(node_dir / "server.properties")
-        port = free_port(previous.get("PLAINTEXT") or (preferred_port if i == 0 else None))
-        controller_port = free_port(previous.get("CONTROLLER"))
+        port = pick(previous.get("PLAINTEXT") or (preferred_port if i == 0 else None))
+        controller_port = pick(previous.get("CONTROLLER"))
         advertised = advertised_ports[i] if advertised_ports else port
-        more = {name: free_port(previous.get(name)) for name in extra_listeners}
-        internal = free_port(previous.get("INTERNAL")) if advertised != port else None
+        more = {name: pick(previous.get(name)) for name in extra_listeners}
+        internal = pick(previous.get("INTERNAL")) if advertised != port else None
         nodes.append(KafkaNode(i + 1, port, controller_port, node_dir, advertised,
                                dict(extra or {}), more, internal))
     return nodes

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
@@ -25,9 +25,12 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def free_port(preferred: int | None = None) -> int:
-    """`preferred` when it is free on 127.0.0.1, else any free port."""
-    for candidate in ([preferred] if preferred else []) + [0]:
+def free_port(preferred: int | None = None, avoid: Collection[int] = ()) -> int:
+    """`preferred` when it is free on 127.0.0.1, else any free port; never one of `avoid`
+    (ports chosen already for another listener: nothing is bound on them yet, and the kernel
+    may hand out a port it just handed out)."""
+    candidates = [preferred] if preferred and preferred not in avoid else []
+    for candidate in candidates + [0] * 20:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             if candidate:
                 # As servers bind: a port whose last connections linger in TIME_WAIT is free.
@@ -37,7 +40,9 @@ def free_port(preferred: int | None = None) -> int:
                 sock.bind(("127.0.0.1", candidate))
             except OSError:
                 continue
-            return sock.getsockname()[1]
+            port = sock.getsockname()[1]
+            if port not in avoid:
+                return port
     raise RuntimeError("no free port")
 
 

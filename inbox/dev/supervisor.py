@@ -59,6 +59,8 @@ DEV_BROKER_PROPERTIES = {"num.network.threads": "1", "num.io.threads": "2"}
 #: The development Messenger app: the Graph API stand-in signs webhooks with this secret.
 DEV_MESSENGER_APP_SECRET = "development-messenger-app-secret"
 DEV_MESSENGER_VERIFY_TOKEN = "development-messenger-verify-token"
+#: The development Shopify app: compliance webhooks are signed with this secret.
+DEV_SHOPIFY_API_SECRET = "development-shopify-api-secret"
 
 
 def say(text: str) -> None:
@@ -183,11 +185,13 @@ class DevStack:
             "MESSENGER_APP_SECRET": DEV_MESSENGER_APP_SECRET,
             "MESSENGER_VERIFY_TOKEN": DEV_MESSENGER_VERIFY_TOKEN,
             "DEV_CLOCK_CONTROL": "true",
+            # Shopify's compliance webhooks are signed with the app's secret.
+            "SHOPIFY_API_SECRET": DEV_SHOPIFY_API_SECRET,
         }
         DEV_ENV_FILE.write_text(
             "".join(f"{k}={base_env[k]}\n" for k in
                     ("KAFKA_BOOTSTRAP_SERVERS", *self.broker.client_env(), "DATABASE_URL",
-                     "SMTP_URL", "PUBLIC_BASE_URL"))
+                     "SMTP_URL", "PUBLIC_BASE_URL", "SHOPIFY_API_SECRET"))
             + f"GATEWAY_URL=http://127.0.0.1:{gateway_port}\n"
         )
         catcher = Supervised(

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 
-from services.gateway import live, storefront, web, webhooks
+from services.gateway import live, shopify_webhooks, storefront, web, webhooks
 from services.gateway.api import router as merchant_api
 from services.gateway.limits import RequestGuard
 from shared.config import Settings, get_settings
@@ -43,6 +43,7 @@ TAGS = [
     {"name": "saved replies", "description": "Per-shop snippets with placeholders."},
     {"name": "catalog", "description": "Products and discount codes to share in a reply."},
     {"name": "channels", "description": "The shop's Messenger channel and order-update consents."},
+    {"name": "privacy", "description": "Customer data requests and erasures (`customer_privacy`)."},
 ]
 
 _INVALID = "The request is invalid or refused by the rules; `detail` says why."
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.include_router(merchant_api)
     app.include_router(webhooks.router)  # Meta's Messenger webhooks (not part of the API doc)
+    app.include_router(shopify_webhooks.router)  # Shopify's compliance webhooks (privacy)
     # The browser side: live updates, the storefront chat's API, the inbox and widget files.
     app.include_router(live.router)
     storefront.install(app)

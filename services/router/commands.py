@@ -187,6 +187,8 @@ class Commands:
     async def _reply(
         self, conn: asyncpg.Connection, conversation: asyncpg.Record, command: ReplyCommand
     ) -> None:
+        if conversation["redacted_at"] is not None:
+            raise RuleViolation("the customer's data was erased: there is nobody to answer")
         now = datetime.now(UTC)
         content = await self._reply_content(conn, command, now)
         message_id = derived_id("message", command.shop_id, command.command_id)

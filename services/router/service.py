@@ -8,6 +8,7 @@ from services.router import shop_queries as sq
 from services.router.commands import Commands
 from services.router.handlers import Router
 from services.router.order_updates import OrderUpdates
+from services.router.privacy import Privacy
 from services.router.timeline import Timeline
 from shared.kafka.consumer import Subscription
 from shared.service import Service
@@ -19,6 +20,7 @@ from shared.topics import (
     MESSENGER_EVENTS,
     ORDERS_EVENTS,
     PRESENCE_CHANGES,
+    PRIVACY_REQUESTS,
     SHOP_DISCOUNTS,
     SHOP_PRODUCTS,
     SHOP_SHOPS,
@@ -49,5 +51,6 @@ def build(service: Service) -> None:
             Subscription(SHOP_STAFF, Router.upserting(sq.upsert_staff)),
             Subscription(SHOP_PRODUCTS, Router.upserting(sq.upsert_product)),
             Subscription(SHOP_DISCOUNTS, Router.upserting(sq.upsert_discount)),
+            Subscription(PRIVACY_REQUESTS, Privacy(service.outbox).on_requests),
         ]
     )

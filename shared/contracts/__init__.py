@@ -37,6 +37,7 @@ from shared.contracts.messenger import (
     OrderUpdate,
     QuickReply,
 )
+from shared.contracts.privacy import PrivacyCustomer, PrivacyRequest
 from shared.contracts.shopdata import (
     DiscountUpserted,
     ProductUpserted,
@@ -71,6 +72,8 @@ __all__ = [
     "OutboundContent",
     "OutboundMessage",
     "PresenceChanged",
+    "PrivacyCustomer",
+    "PrivacyRequest",
     "ProductUpserted",
     "QuickReply",
     "Recipient",

@@ -20,7 +20,7 @@ from shared.contracts.base import (
     UtcTime,
 )
 
-Permission = Literal["online_store_chat", "messaging"]
+Permission = Literal["online_store_chat", "messaging", "customer_privacy"]
 
 
 class ShopUpserted(Event):

@@ -34,3 +34,12 @@ class Outbox:
                SELECT $1, * FROM unnest($2::text[], $3::text[], $4::bytea[])""",
             self.relay, list(topics), list(keys), list(values),
         )
+
+    async def add_tombstones(self, conn: asyncpg.Connection, topic: str, keys: list[str]) -> None:
+        """A record without a value for each key: on a compacted topic, the key's removal."""
+        if keys:
+            await conn.execute(
+                """INSERT INTO outbox (relay, topic, key, value)
+                   SELECT $1, $2, k, NULL FROM unnest($3::text[]) AS k""",
+                self.relay, topic, keys,
+            )

@@ -42,6 +42,7 @@ from shared.metrics import (
     HANDLE_SECONDS,
     HANDLER_RETRIES,
     LAST_PROCESSED,
+    TOMBSTONES,
 )
 from shared.retry import Retry, Stopped
 from shared.topics import TOPICS, Decoder, dlq_topic
@@ -278,6 +279,11 @@ class ConsumeLoop:
         for _tp, records in fetched:
             EVENTS_CONSUMED.labels(topic).inc(len(records))
             for record in records:
+                if record.value is None:
+                    # A tombstone: its key was removed (a shop's erasure on a compacted topic),
+                    # which whoever wrote it did to the state already. Nothing to apply.
+                    TOMBSTONES.labels(topic).inc()
+                    continue
                 try:
                     if not record.value:
                         raise ValueError("empty message")

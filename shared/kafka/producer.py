@@ -31,12 +31,13 @@ class EventProducer:
     async def send_raw(
         self,
         topic: str,
-        value: bytes,
+        value: bytes | None,
         key: str | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> asyncio.Future:
-        """Queue one message; the returned future resolves when the broker has it."""
-        if len(value) > self._max_bytes:
+        """Queue one message (a None value: a tombstone, which compaction turns into the key's
+        removal); the returned future resolves when the broker has it."""
+        if value is not None and len(value) > self._max_bytes:
             # The development broker does not enforce message.max.bytes: the producer does.
             raise MessageTooLarge(f"{len(value)} bytes to {topic} exceeds {self._max_bytes}")
         future = await self._producer.send(

@@ -11,6 +11,7 @@ from services.gateway.api import (
     channels,
     commands,
     conversations,
+    privacy,
     saved_replies,
     session,
     staff,
@@ -23,7 +24,7 @@ router = APIRouter(
     # operationIds are the handlers' names: list_conversations, reply, create_saved_reply…
     generate_unique_id_function=lambda route: route.name,
 )
-for part in (session, conversations, commands, staff, saved_replies, catalog, channels):
+for part in (session, conversations, commands, staff, saved_replies, catalog, channels, privacy):
     router.include_router(part.router)
 
 __all__ = ["router"]

@@ -23,6 +23,8 @@ from shared.rules import (
 class Customer(BaseModel):
     name: str | None
     email: str | None
+    redacted: bool = Field(False, description="the customer's data was erased (a privacy "
+                           "request): the conversation keeps only its shell")
 
 
 class Assignee(BaseModel):
@@ -168,7 +170,8 @@ def row_fields(row: asyncpg.Record, presence_timeout: timedelta) -> dict[str, An
         "conversation_id": row["conversation_id"],
         "channel": row["channel"],
         "status": row["status"],
-        "customer": Customer(name=row["customer_name"], email=row["customer_email"]),
+        "customer": Customer(name=row["customer_name"], email=row["customer_email"],
+                             redacted=row["redacted_at"] is not None),
         "online": online,
         "replies_go_to": destination,
         "topics": shown_topics(row["topics"] or []),
@@ -202,6 +205,7 @@ def customer_profile(
     return CustomerProfile(
         name=row["customer_name"],
         email=row["customer_email"],
+        redacted=row["redacted_at"] is not None,
         customer_id=row["customer_id"],
         kind=customer_kind(order_count),  # type: ignore[arg-type]
         location=Location(city=row["customer_city"], country=row["customer_country"]),

@@ -20,6 +20,7 @@ const CHANNEL_NAMES = {
 export const channelName = (key) => CHANNEL_NAMES[key] || key;
 
 export function customerName(customer) {
+  if (customer?.redacted) return "Redacted customer";
   return customer?.name || customer?.email || "Customer";
 }
 
