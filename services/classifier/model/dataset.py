@@ -28,6 +28,7 @@ SOURCES_DIR = DATA_DIR / "sources"
 TRAIN_FILE = DATA_DIR / "train.jsonl"
 HELDOUT_FILE = DATA_DIR / "heldout.jsonl"
 PROBE_FILE = DATA_DIR / "probe.jsonl"
+UNSEEN_FILE = DATA_DIR / "unseen.jsonl"
 LANGUAGES = ("en", "de", "fr", "sv", "vi", "es")
 HELDOUT_PERCENT = 25
 EXPANSIONS = 3
