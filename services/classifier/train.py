@@ -56,9 +56,9 @@ C = 8.0
 TYPO_COPIES = 1
 # Concept features (one per message and concept) would drown among hundreds of n-grams under
 # the L2 norm; their idf is multiplied by this, so that they count.
-CONCEPT_WEIGHT = 5.0
+CONCEPT_WEIGHT = 8.0
 # Weight of no-topic messages in the loss: there are many of them and they are easy.
-NONE_WEIGHT = 0.5
+NONE_WEIGHT = 0.25
 CLASSES: tuple[str | None, ...] = (None, *TOPICS)
 
 
