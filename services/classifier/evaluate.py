@@ -1,7 +1,7 @@
 """Evaluate the topic model: ``python -m services.classifier.evaluate [--split NAME|all]``.
 
 Prints, for the held-out split (never used in training), the probe set (hand-written after the
-model was designed, in a chattier style, never tuned on) and the unseen set (written apart from
+model was designed, in a chattier style, never trained on) and the unseen set (written apart from
 the training data in the way customers type, in nine languages plus a few the model does not
 know; never used for training, calibration or choosing settings), per language and per topic:
 
