@@ -85,14 +85,19 @@ class TaggingAgent:
     # --- the agent ----------------------------------------------------------------------------
 
     async def _run(self, stream: faust.StreamT) -> None:
-        async for events in stream.take_events(self._batch, within=BATCH_WITHIN_SECONDS):
-            if self._stopping:
-                await asyncio.Event().wait()  # not acked: the next owner reads them again
-            async with self.processing:
-                await self.process(events)
-                for event in events:
-                    await stream.ack(event)
-                await self.commit()
+        try:
+            async for events in stream.take_events(self._batch, within=BATCH_WITHIN_SECONDS):
+                if self._stopping:
+                    await asyncio.Event().wait()  # not acked: the next owner reads them again
+                async with self.processing:
+                    await self.process(events)
+                    for event in events:
+                        await stream.ack(event)
+                    await self.commit()
+        except Exception as exc:
+            # Nothing of the batch is committed: whoever takes the partitions next redoes it.
+            self.health.set(self.health_key, False, f"agent failed: {describe_error(exc)}")
+            raise
 
     async def commit(self) -> None:
         # A commit already under way (a rebalance's) makes `commit` wait for it and skip ours.
