@@ -137,6 +137,7 @@ async def run_faust_agent(settings: Settings, tagger: Tagger, count: int) -> dic
         await asyncio.wait_for(clock.done.wait(), timeout=600)
     finally:
         await agent.stop()
+        shutil.rmtree(app.conf.datadir, ignore_errors=True)  # a group of its own each run
     return clock.figures()
 
 
