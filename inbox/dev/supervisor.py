@@ -253,7 +253,10 @@ class DevStack:
             raise TimeoutError(f"not ready after {timeout}s: {', '.join(pending)}")
 
     def load_demo(self, settings: Settings) -> dict[str, str]:
-        shop = demo_shop()
+        gateway = next(c for c in self.children if c.name == "gateway")
+        # The demo storefront stands in for the shop's Online Store: its links open there.
+        shop = demo_shop(storefront_url=f"http://127.0.0.1:{gateway.port}/storefront/demo/"
+                                        "demo-shop")
 
         async def go() -> None:
             producer = EventProducer(settings, "demo")
@@ -266,7 +269,6 @@ class DevStack:
                 await pool.close()
 
         asyncio.run(go())
-        gateway = next(c for c in self.children if c.name == "gateway")
         try:
             asyncio.run(connect_demo_messenger(f"http://127.0.0.1:{gateway.port}",
                                                shop.tokens["ava"]))
