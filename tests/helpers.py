@@ -18,9 +18,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def new_shop(producer: EventProducer, db: asyncpg.Pool) -> DemoShop:
-    """A shop of the test's own, known to the router before the test goes on."""
-    shop = demo_shop(unique("shop"), token_seed=uuid.uuid4().hex)
+async def new_shop(
+    producer: EventProducer, db: asyncpg.Pool, demo_storefront_of: str | None = None
+) -> DemoShop:
+    """A shop of the test's own, known to the router before the test goes on. With
+    `demo_storefront_of` (a gateway's address), its Online Store is that gateway's demo
+    storefront, as in development."""
+    shop_id = unique("shop")
+    store = f"{demo_storefront_of}/storefront/demo/{shop_id}" if demo_storefront_of else None
+    shop = demo_shop(shop_id, token_seed=uuid.uuid4().hex, storefront_url=store)
     await publish(producer, shop, shop_stored_in(db, shop.shop_id))
 
     async def ready() -> bool:

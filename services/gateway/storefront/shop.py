@@ -34,8 +34,9 @@ from shared.topics import STOREFRONT_ACTIVITY, STOREFRONT_CART
 #: The most products the demo storefront's shelf shows.
 SHELF_SIZE = 100
 #: A discount code in a storefront's address (`/discount/{CODE}`): letters and digits of any
-#: script and the marks shops use in codes; no separators, quotes or control characters.
-DISCOUNT_CODE_PATTERN = r"^[\w\-.!$%&*+@#=~]{1,255}$"
+#: script, inner spaces and the marks shops use in codes; no slashes, quotes, angle brackets or
+#: control characters.
+DISCOUNT_CODE_PATTERN = r"^[\w\-.!$%&*+@#=~][\w\-.!$%&*+@#=~ ]{0,254}$"
 DiscountCodeIn = Annotated[str, StringConstraints(pattern=DISCOUNT_CODE_PATTERN)]
 
 router = APIRouter(include_in_schema=False)

@@ -29,6 +29,17 @@ export function onlineBadge(online) {
     : null;
 }
 
+/** A language tag's name in the inbox's language ("de-CH": "German (Switzerland)"). */
+export function languageName(tag) {
+  try {
+    const names = new Intl.DisplayNames([document.documentElement.lang || "en"],
+                                        { type: "language", languageDisplay: "standard" });
+    return names.of(tag) || tag;
+  } catch {
+    return tag;
+  }
+}
+
 export class ConversationView {
   /**
    * @param {HTMLElement} pane where the conversation goes
@@ -53,6 +64,9 @@ export class ConversationView {
     this.cartBox = el("div", { class: "cart-box" });
     this.timeline = el("ol", { class: "timeline", "aria-label": "Timeline", tabindex: "0" });
     this.destination = el("p", { class: "destination", id: "reply-destination" });
+    // The customer's local time, kept ticking between refreshes (a minute is enough to see).
+    this.localTime = el("time", { class: "local-time" });
+    setInterval(() => this.tickLocalTime(), 15_000);
 
     // The subject (staff with the messaging permission only).
     this.subjectInput = el("input", { id: "subject", maxlength: 255, autocomplete: "off",
@@ -188,8 +202,11 @@ export class ConversationView {
       fill(this.subjectBox);
     }
 
+    const off = d.cart?.discount;
     fill(this.cartBox, d.cart ? el("div", { class: "cart", "aria-label": "Cart" },
       el("strong", { text: `Cart ${money(d.cart.subtotal, d.cart.currency)}` }),
+      off ? el("span", { class: "cart-discount",
+                         text: ` \u00b7 discount ${off.code} (\u2212${money(off.amount, d.cart.currency)})` }) : null,
       el("ul", {}, d.cart.items.map((i) => el("li", { text: `${i.quantity} \u00d7 ${i.title}` })))) : null);
 
     fill(this.timeline, d.timeline.length
@@ -298,7 +315,7 @@ export class ConversationView {
     const d = this.detail;
     const c = d.customer;
     const place = [c.location?.city, c.location?.country].filter(Boolean).join(", ");
-    const local = c.timezone ? localTimeIn(c.timezone) : null;
+    this.tickLocalTime();
     fill(this.profileInfo,
       el("div", { class: "profile-head" },
         el("span", { class: "avatar", "aria-hidden": "true", text: initials(customerName(c)) }),
@@ -308,8 +325,8 @@ export class ConversationView {
       el("dl", { class: "facts" },
         el("dt", { text: "Customer" }), el("dd", { text: c.kind === "returning" ? "Returning customer" : "New customer" }),
         place ? [el("dt", { text: "Location" }), el("dd", { text: place })] : null,
-        local ? [el("dt", { text: "Local time" }), el("dd", { text: `${local} (${c.timezone})` })] : null,
-        c.locale ? [el("dt", { text: "Language" }), el("dd", { text: c.locale })] : null),
+        this.localTime.textContent ? [el("dt", { text: "Local time" }), el("dd", {}, this.localTime)] : null,
+        c.locale ? [el("dt", { text: "Language" }), el("dd", { class: "language", title: c.locale, text: languageName(c.locale) })] : null),
       el("h3", { text: "Recent orders" }),
       c.recent_orders.length
         ? el("ul", { class: "orders" }, c.recent_orders.map((o) => el("li", {},
@@ -323,6 +340,14 @@ export class ConversationView {
             el("p", { class: "text", text: n.text }),
             el("span", { class: "muted", text: `${n.staff_name || n.staff_id} \u00b7 ${shortTime(n.created_at)}` }))))
         : el("p", { class: "muted", text: "No notes yet." }));
+  }
+
+  /** The customer's local time now, in their time zone ("Fri 14:05 (Europe/Zurich)"). */
+  tickLocalTime() {
+    const zone = this.detail?.customer?.timezone;
+    const local = zone ? localTimeIn(zone) : null;
+    this.localTime.textContent = local ? `${local} (${zone})` : "";
+    if (local) this.localTime.setAttribute("data-zone", zone);
   }
 
   // --- acting ------------------------------------------------------------------------------
