@@ -69,6 +69,8 @@ async def test_a_discount_link_in_the_chat_applies_to_the_cart(browser, stack, p
     await expect(customer.locator("#cart-subtotal")).to_have_text("170.10 EUR",
                                                                  timeout=UI_TIMEOUT_MS)
     await expect(customer.locator("#discount-code")).to_have_text("WELCOME10")
+    await expect(customer.locator("#notice")).to_have_text(
+        "Discount code WELCOME10 applied: 10% off.")
 
     # The merchant's cart header shows the code; the timeline says it was applied.
     row = inbox.locator("a.row", has_text="Nora Lind")

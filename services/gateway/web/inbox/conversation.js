@@ -203,10 +203,11 @@ export class ConversationView {
     }
 
     const off = d.cart?.discount;
+    const minus = "\u2212\u2060";  // a minus sign that never wraps away from its amount
     fill(this.cartBox, d.cart ? el("div", { class: "cart", "aria-label": "Cart" },
       el("strong", { text: `Cart ${money(d.cart.subtotal, d.cart.currency)}` }),
       off ? el("span", { class: "cart-discount",
-                         text: ` \u00b7 discount ${off.code} (\u2212${money(off.amount, d.cart.currency)})` }) : null,
+                         text: ` \u00b7 discount ${off.code} (${minus}${money(off.amount, d.cart.currency)})` }) : null,
       el("ul", {}, d.cart.items.map((i) => el("li", { text: `${i.quantity} \u00d7 ${i.title}` })))) : null);
 
     fill(this.timeline, d.timeline.length

@@ -183,9 +183,13 @@
   // Another tab of this store changed the cart (a discount link opens in a new tab).
   window.addEventListener("storage", function (event) {
     if (event.key !== cartKey && event.key !== discountKey) return;
+    var before = discount && discount.code;
     cart = load(cartKey);
     discount = load(discountKey);
     renderCart();
+    if (discount && discount.code !== before) {
+      notice("Discount code " + discount.code + " applied: " + describe(discount) + ".");
+    }
   });
 
   function getJson(url) {
