@@ -144,6 +144,14 @@ def test_dev_stack_runs_restarts_and_stops_cleanly(tmp_path: Path, broker: str) 
             headers={"Authorization": f"Bearer {token}"},
         ).json()
         assert [i["text"] for i in detail["timeline"]] == ["Hej! Is the anorak waterproof?"]
+        # The demo shop's Online Store is the demo storefront: a discount link opens there.
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        codes = httpx.get(f"{gateway}/api/v1/discounts?status=active",
+                          headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        link = next(c["url"] for c in codes if c["code"] == "WELCOME10")
+        assert link == f"{gateway}/storefront/demo/demo-shop/discount/WELCOME10"
+        assert httpx.get(link).headers["location"] == (
+            "/storefront/demo?shop=demo-shop&discount=WELCOME10")
 
         prometheus = re.search(r"Prometheus\s+(http://127\.0\.0\.1:\d+)/", out)
         if shutil.which("prometheus"):
