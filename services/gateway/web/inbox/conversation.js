@@ -53,6 +53,10 @@ export class ConversationView {
     this.id = null;
     this.detail = null;
     this.attachment = null;  // {type: product|discount|image, value, label}
+    // Refreshes overlap under load and may answer out of order: an answer older than the one
+    // shown is dropped (it would take back a note or a cart change just shown).
+    this.asked = 0;
+    this.shown = 0;
     this.build();
   }
 
@@ -152,6 +156,7 @@ export class ConversationView {
   async refresh() {
     const id = this.id;
     if (!id) return;
+    const asked = ++this.asked;
     let detail;
     try {
       detail = await get(`/conversations/${id}`);
@@ -161,6 +166,8 @@ export class ConversationView {
       return;
     }
     if (id !== this.id) return;  // another conversation was chosen meanwhile
+    if (asked < this.shown) return;  // a newer answer is on the page already
+    this.shown = asked;
     const first = this.detail === null;
     this.detail = detail;
     this.render(first);
