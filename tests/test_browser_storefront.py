@@ -135,3 +135,34 @@ async def test_the_profile_shows_the_customers_local_time_and_language(browser, 
     assert re.sub(r" \(Europe/Zurich\)$", "", shown or "") == await inbox.evaluate(zurich_now)
     await local.evaluate("t => { t.textContent = ''; }")
     await expect(local).to_contain_text("(Europe/Zurich)", timeout=UI_TIMEOUT_MS)
+
+
+#: A browser that reports a time zone the shop does not know (a newer tz database than the
+#: shop's, a patched browser).
+UNKNOWN_ZONE = """
+const resolved = Intl.DateTimeFormat.prototype.resolvedOptions;
+Intl.DateTimeFormat.prototype.resolvedOptions = function () {
+  return { ...resolved.call(this), timeZone: "Mars/Olympus_Mons" };
+};
+"""
+
+
+async def test_a_time_zone_the_shop_does_not_know_never_stops_a_chat(browser, stack,
+                                                                      producer, db):
+    gateway = stack["gateway"].url
+    shop = await new_shop(producer, db)
+    context = await browser.new_context(locale="sv-SE")
+    await context.add_init_script(UNKNOWN_ZONE)
+    customer = await context.new_page()
+    await customer.goto(f"{gateway}/storefront/demo?shop={shop.shop_id}")
+    await expect(customer.locator("button.launcher")).to_have_text(
+        "Chat with Fjord & Pine Outfitters", timeout=UI_TIMEOUT_MS)
+    await start_chat(customer, "Mars Rover", f"{unique('rover')}@example.com", "Hello?")
+    await expect(customer.locator(".message.mine")).to_have_text(re.compile("Hello?"),
+                                                                 timeout=UI_TIMEOUT_MS)
+    await expect(customer.locator(".status")).to_have_text("")
+    cid = await _conversation_of(db, shop.shop_id, "Mars Rover")
+    row = await db.fetchrow("SELECT customer_timezone, customer_locale FROM conversations "
+                            "WHERE conversation_id = $1::uuid", cid)
+    # Started without what was refused; the language, which was fine, is kept.
+    assert (row["customer_timezone"], row["customer_locale"]) == (None, "sv-SE")

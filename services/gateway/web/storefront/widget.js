@@ -328,11 +328,14 @@
     var where = whereabouts();
     var withWhere = Object.assign({}, payload, where);
     request("POST", shopPath + "/chats", withWhere).catch(function (error) {
-      // A time zone or language the shop does not know never stands in the way of a chat.
-      if (error.status === 422 && /timezone|locale/.test(error.message) && Object.keys(where).length) {
-        return request("POST", shopPath + "/chats", payload);
-      }
-      throw error;
+      // A time zone or language the shop does not know never stands in the way of a chat:
+      // once more without what was refused (the answer names the field).
+      var refused = Object.keys(where).filter(function (field) {
+        return error.message.indexOf(field + ":") !== -1;
+      });
+      if (error.status !== 422 || !refused.length) throw error;
+      refused.forEach(function (field) { delete withWhere[field]; });
+      return request("POST", shopPath + "/chats", withWhere);
     }).then(function (value) {
       saveSession(value);
       showBody();
