@@ -595,6 +595,7 @@ async def test_a_shared_discount_link_applies_in_the_demo_storefront(stack, prod
             ({"cart": {k: v for k, v in applied["cart"].items() if k != "discount"}},
              "discount code applied is missing"),
             ({"action": "add"}, "names its product"),
+            ({"product_id": "p-anorak"}, "names no product"),
         ):
             response = await sf.post(cart, json={**applied, **bad})
             assert response.status_code in (404, 422), (bad, response.text)

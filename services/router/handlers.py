@@ -108,14 +108,16 @@ class Router:
                 cart.currency, cart.subtotal, [i.model_dump() for i in cart.items],
                 cart.discount.model_dump() if cart.discount else None,
             ) if newest else None
-            if event.product is not None:
-                text = cart_event_text(event.action, event.product.title)
-                data = {"action": event.action, "product_id": event.product.id,
-                        "quantity": event.quantity, "cart": header}
-            else:  # a discount code applied: the contract puts it in the cart
+            if event.action == "apply_discount":  # the contract puts the code in the cart
                 code = cart.discount.code if cart.discount else ""
                 text = discount_applied_text(code)
                 data = {"action": event.action, "discount_code": code, "cart": header}
+            else:  # add or remove: the contract names the product
+                title = event.product.title if event.product else ""
+                text = cart_event_text(event.action, title)
+                data = {"action": event.action,
+                        "product_id": event.product.id if event.product else None,
+                        "quantity": event.quantity, "cart": header}
             await self.timeline.append(conn, conversation, TimelineEntry(
                 item_id=derived_id("cart", event.shop_id, event.event_id),
                 kind="cart_event", author="customer", at=event.at, text=text, data=data,

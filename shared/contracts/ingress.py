@@ -88,6 +88,8 @@ class CartEvent(Event):
         if self.action == "apply_discount":
             if self.cart.discount is None:
                 raise ValueError("an applied discount is in the cart (cart.discount)")
+            if self.product is not None:
+                raise ValueError("an applied discount names no product")
         elif self.product is None:
             raise ValueError(f"a cart {self.action!r} names its product")
         return self

@@ -138,9 +138,12 @@ class CartIn(VisitorSignalIn):
 
     @model_validator(mode="after")
     def _what_changed(self) -> Self:
-        if self.action == "apply_discount" and self.cart.discount is None:
-            raise ValueError("cart.discount: the discount code applied is missing")
-        if self.action != "apply_discount" and self.product_id is None:
+        if self.action == "apply_discount":
+            if self.cart.discount is None:
+                raise ValueError("cart.discount: the discount code applied is missing")
+            if self.product_id is not None:
+                raise ValueError("product_id: an applied discount code names no product")
+        elif self.product_id is None:
             raise ValueError(f"product_id: a cart {self.action!r} names its product")
         return self
 
