@@ -255,8 +255,9 @@ class DevStack:
     def load_demo(self, settings: Settings) -> dict[str, str]:
         gateway = next(c for c in self.children if c.name == "gateway")
         # The demo storefront stands in for the shop's Online Store: its links open there.
-        shop = demo_shop(storefront_url=f"http://127.0.0.1:{gateway.port}/storefront/demo/"
-                                        "demo-shop")
+        shop_id = "demo-shop"
+        shop = demo_shop(shop_id, storefront_url=f"http://127.0.0.1:{gateway.port}"
+                                                 f"/storefront/demo/{shop_id}")
 
         async def go() -> None:
             producer = EventProducer(settings, "demo")
