@@ -3,6 +3,7 @@ by age (old rows go, recent ones and those still needed stay)."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -23,7 +24,7 @@ from shared.topics import (
     retention_of,
     topic_configs,
 )
-from tests.conftest import eventually
+from tests.conftest import ServiceProcess, eventually
 from tests.helpers import unique
 
 DAY_MS = 24 * 3600 * 1000
@@ -244,3 +245,36 @@ async def test_visitors_long_offline_go_and_the_others_stay(db, prepared: Settin
         left = {r["visitor_id"] for r in await db.fetch(
             f"SELECT visitor_id FROM {table} WHERE shop_id = $1", shop)}
         assert left == {"online", "lately"}, table
+
+
+async def test_a_running_service_prunes_the_tables_it_owns(db, prepared: Settings, workdir):
+    keep = keep_seconds(prepared.kafka.customer_data_retention_ms)
+    consumer, shop = unique("consumer"), unique("shop")
+    await db.execute(
+        """INSERT INTO processed_events (consumer, event_id, processed_at)
+           VALUES ($1, 'old', now() - make_interval(secs => $2 + 3600)), ($1, 'recent', now())""",
+        consumer, keep)
+    await db.execute(
+        """INSERT INTO visitors (shop_id, visitor_id, last_seen_at, online)
+           VALUES ($1, 'gone', now() - make_interval(secs => $2 + 3600), false)""",
+        shop, keep)
+    presence = ServiceProcess("presence", prepared, workdir)
+    presence.log_path = workdir / "presence-pruning.log"
+    presence.start()
+    try:
+        await presence.wait_ready()
+
+        async def pruned_by_the_service() -> bool:
+            left = await db.fetch(
+                "SELECT event_id FROM processed_events WHERE consumer = $1", consumer)
+            gone = not await db.fetchval(
+                "SELECT count(*) FROM visitors WHERE shop_id = $1", shop)
+            return gone and [r["event_id"] for r in left] == ["recent"]
+
+        await eventually(pruned_by_the_service, timeout=60, interval=0.5)
+        async with httpx.AsyncClient(base_url=presence.url) as client:
+            metrics = (await client.get("/metrics")).text
+        assert 'inbox_pruned_rows_total{table="visitors"}' in metrics
+        assert "pruned" in presence.log_tail(200)
+    finally:
+        assert presence.terminate() == 0

@@ -150,9 +150,12 @@ class Pruner:
         return total
 
     async def run(self) -> None:
-        """Forever, `interval` apart (jittered, so services sharing a rule do not meet)."""
+        """Soon after the start (a service that was down may find a backlog), then forever,
+        `interval` apart (jittered, so services sharing a rule do not meet)."""
+        pause = random.uniform(2.0, 10.0)
         while True:
-            await asyncio.sleep(self._interval * random.uniform(0.5, 1.0))
+            await asyncio.sleep(pause)
+            pause = self._interval * random.uniform(0.5, 1.0)
             try:
                 pruned = await self.prune()
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
