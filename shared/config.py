@@ -54,6 +54,11 @@ class KafkaSettings(BaseSettings):
     #: min.insync.replicas of the topics created at start (the broker's default when 0).
     min_insync_replicas: int = 0
     create_topics: bool = True
+    #: How long the customer-data topics (every topic but the compacted shop.* ones; DLQs too)
+    #: keep a record (retention.ms), 7 days by default: personal data leaves the log well within
+    #: Shopify's 30 days. Topics created before are brought to it at start. The idempotency
+    #: records (processed_events) are kept longer than this, derived from it.
+    customer_data_retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=60_000)
     #: How long the broker may hold a fetch while no record arrives (Apache Kafka answers as
     #: soon as one does): a long poll, not a poll loop. Tansu needs a short one (20).
     fetch_max_wait_ms: int = 500

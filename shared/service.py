@@ -21,6 +21,7 @@ from shared.config import Settings, get_settings, http_port_for, start_up_proble
 from shared.db.migrate import migrate
 from shared.db.outbox import Outbox
 from shared.db.pool import create_pool, record_pool_usage
+from shared.db.pruning import Pruner, keep_seconds, rules_for
 from shared.health import Health
 from shared.http import HttpServer, side_door
 from shared.kafka.admin import BrokerProbe, wait_for_broker
@@ -153,6 +154,10 @@ class Service:
             self._tasks.append(asyncio.create_task(consume_loop.run(), name=f"consume-{name}"))
         for task in self._background:
             self._tasks.append(asyncio.create_task(task(), name=getattr(task, "__name__", "bg")))
+        # The bookkeeping tables this service owns stay bounded (shared/db/pruning.py).
+        pruner = Pruner(self.pool, rules_for(self.name),
+                        keep_seconds(self.settings.kafka.customer_data_retention_ms))
+        self._tasks.append(asyncio.create_task(pruner.run(), name="pruning"))
 
     async def _watch(self, check: str, probe: Callable[[], Awaitable[object]],
                      ok_detail: str, after: Callable[[], None] | None = None) -> None:

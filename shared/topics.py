@@ -2,12 +2,20 @@
 
 Topics are created from this list before anything produces (production Kafka runs with topic
 auto-creation off). A consumed topic has a `<topic>.dlq` beside it.
+
+Each topic has a retention class. Customer data (messages, carts, orders, commands, the
+timeline, outbound replies, Messenger events, delivery results, tags, presence, and every
+dead-letter topic) is kept for a bounded time (`KAFKA_CUSTOMER_DATA_RETENTION_MS`), so personal
+data leaves the log well within the 30 days Shopify allows for an erasure. Shop data (`shop.*`)
+is compacted: the newest record of each key (the event's `key`) stays, and a tombstone (a null
+value) for a key removes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -46,11 +54,20 @@ def _decoder(schema: type[BaseModel] | TypeAdapter) -> Decoder:
     return schema.model_validate_json
 
 
+class Retention(Enum):
+    #: Deleted by age (cleanup.policy=delete, retention.ms from the settings).
+    CUSTOMER_DATA = "customer data"
+    #: Compacted by key (cleanup.policy=compact); a shop's erasure writes tombstones.
+    SHOP_DATA = "shop data"
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
     schema: type[BaseModel] | TypeAdapter
     description: str
+    #: Bounded by time unless said otherwise: the safe default for a topic added later.
+    retention: Retention = Retention.CUSTOMER_DATA
 
     @property
     def decode(self) -> Decoder:
@@ -65,10 +82,13 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(STOREFRONT_ACTIVITY, c.ActivityEvent, "storefront presence signals"),
         TopicSpec(ORDERS_EVENTS, c.OrderEvent, "order life cycle"),
         TopicSpec(INBOX_COMMANDS, c.INBOX_COMMAND, "merchant commands"),
-        TopicSpec(SHOP_SHOPS, c.ShopUpserted, "shops"),
-        TopicSpec(SHOP_STAFF, c.StaffUpserted, "staff members and their permissions"),
-        TopicSpec(SHOP_PRODUCTS, c.ProductUpserted, "products and their Online Store status"),
-        TopicSpec(SHOP_DISCOUNTS, c.DiscountUpserted, "discount codes and their state"),
+        TopicSpec(SHOP_SHOPS, c.ShopUpserted, "shops", Retention.SHOP_DATA),
+        TopicSpec(SHOP_STAFF, c.StaffUpserted, "staff members and their permissions",
+                  Retention.SHOP_DATA),
+        TopicSpec(SHOP_PRODUCTS, c.ProductUpserted, "products and their Online Store status",
+                  Retention.SHOP_DATA),
+        TopicSpec(SHOP_DISCOUNTS, c.DiscountUpserted, "discount codes and their state",
+                  Retention.SHOP_DATA),
         TopicSpec(INBOX_TIMELINE, c.TimelineItem, "every item appended to a conversation"),
         TopicSpec(DELIVERY_RESULTS, c.DeliveryResult, "outcome of each outbound message"),
         TopicSpec(CLASSIFIER_TAGS, c.TopicTag, "topics of customer messages"),
@@ -95,3 +115,40 @@ def all_topic_names() -> list[str]:
     """Every topic to create, each with its dead-letter topic."""
     names = list(TOPICS)
     return names + [dlq_topic(n) for n in names]
+
+
+def retention_of(name: str) -> Retention:
+    """A topic's retention class: its spec's; a dead-letter topic (it holds whatever failed,
+    shop data included, under keys nobody tombstones) and a topic outside the manifest are
+    customer data."""
+    spec = TOPICS.get(name)
+    return spec.retention if spec is not None else Retention.CUSTOMER_DATA
+
+
+#: Kafka deletes a log segment only once it is closed: segments roll at least this often, so a
+#: record outlives `retention.ms` by one segment at most (and the broker's check interval,
+#: log.retention.check.interval.ms, 5 minutes by default).
+MAX_SEGMENT_MS = 24 * 3600 * 1000
+RETENTION_CHECK_MS = 5 * 60 * 1000
+
+
+def segment_ms(retention_ms: int) -> int:
+    return min(retention_ms, MAX_SEGMENT_MS)
+
+
+def record_lifetime_ms(retention_ms: int) -> int:
+    """The longest a record of a customer-data topic stays readable: its retention, the segment
+    it waits in, the broker's next check."""
+    return retention_ms + segment_ms(retention_ms) + RETENTION_CHECK_MS
+
+
+def topic_configs(name: str, retention_ms: int) -> dict[str, str]:
+    """The topic-level configs a topic is created with and kept at."""
+    segment = str(segment_ms(retention_ms))
+    if retention_of(name) is Retention.SHOP_DATA:
+        # A superseded value or a tombstoned key is compacted away within the retention time
+        # (max.compaction.lag.ms), even on a quiet topic; the tombstone itself for a day more.
+        return {"cleanup.policy": "compact", "segment.ms": segment,
+                "max.compaction.lag.ms": str(retention_ms),
+                "delete.retention.ms": str(24 * 3600 * 1000)}
+    return {"cleanup.policy": "delete", "retention.ms": str(retention_ms), "segment.ms": segment}

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.client import AIOKafkaClient
 from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import (
@@ -22,40 +23,102 @@ from aiokafka.protocol.metadata import MetadataRequest
 from shared.config import Settings
 from shared.kafka.client import connection_options
 from shared.retry import Retry
-from shared.topics import all_topic_names
+from shared.topics import all_topic_names, topic_configs
 
 log = logging.getLogger(__name__)
 
 
 async def ensure_topics(settings: Settings, names: Iterable[str] | None = None) -> list[str]:
-    """Create the missing topics; returns the names created now."""
+    """Create the missing topics with their configs, and bring the existing ones to those
+    configs (a topic created before a change of retention); returns the names created now."""
     wanted = list(names) if names is not None else all_topic_names()
     admin = AIOKafkaAdminClient(**connection_options(settings, "admin"))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in wanted if n not in existing]
-        if not missing:
-            return []
-        configs = ({"min.insync.replicas": str(settings.kafka.min_insync_replicas)}
-                   if settings.kafka.min_insync_replicas else {})
-        response = await admin.create_topics(
-            [
-                NewTopic(n, settings.kafka.topic_partitions, settings.kafka.replication_factor,
-                         topic_configs=configs)
-                for n in missing
-            ]
-        )
-        created = []
-        for name, code, *_ in response.topic_errors:
-            if code == 0:
-                created.append(name)
-            elif code != TopicAlreadyExistsError.errno:  # a concurrent start created it
-                raise RuntimeError(f"creating topic {name} failed with error code {code}")
-        log.info("created %d topics", len(created))
+        created = await _create(admin, settings, missing) if missing else []
+        present = [n for n in wanted if n in existing]
+        if present:
+            await converge_configs(admin, {n: wanted_configs(settings, n) for n in present})
         return created
     finally:
         await admin.close()
+
+
+def wanted_configs(settings: Settings, name: str) -> dict[str, str]:
+    """The topic-level configs of `name` under these settings."""
+    configs = topic_configs(name, settings.kafka.customer_data_retention_ms)
+    if settings.kafka.min_insync_replicas:
+        configs["min.insync.replicas"] = str(settings.kafka.min_insync_replicas)
+    return configs
+
+
+async def _create(admin: AIOKafkaAdminClient, settings: Settings, names: list[str]) -> list[str]:
+    response = await admin.create_topics(
+        [
+            NewTopic(n, settings.kafka.topic_partitions, settings.kafka.replication_factor,
+                     topic_configs=wanted_configs(settings, n))
+            for n in names
+        ]
+    )
+    created = []
+    for name, code, *_ in response.topic_errors:
+        if code == 0:
+            created.append(name)
+        elif code != TopicAlreadyExistsError.errno:  # a concurrent start created it
+            raise RuntimeError(f"creating topic {name} failed with error code {code}")
+    log.info("created %d topics", len(created))
+    return created
+
+
+#: DescribeConfigs' config_source of a value set on the topic itself (not a broker default).
+_SET_ON_TOPIC = 1
+
+
+async def converge_configs(admin: AIOKafkaAdminClient,
+                           wanted: dict[str, dict[str, str]]) -> list[str]:
+    """Alter the topics whose configs differ from `wanted`; returns the names altered.
+
+    AlterConfigs replaces a topic's whole set of its own values, so what was set on the topic
+    otherwise (by an operator) is sent back with ours. A broker that cannot describe or alter
+    configs (Tansu) keeps its topics as they are: a warning, never a failed start."""
+    try:
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n) for n in wanted])
+    except (KafkaError, OSError) as exc:
+        log.warning("topic configs not checked: the broker cannot describe them (%s)", exc)
+        return []
+    changes: list[ConfigResource] = []
+    for response in described:
+        for error_code, _message, _type, name, entries in response.resources:
+            if error_code != 0 or name not in wanted or not entries:
+                continue  # a broker that describes nothing (Tansu) has nothing to converge
+            current = {e[0]: e[1] for e in entries}
+            if all(current.get(k) == v for k, v in wanted[name].items()):
+                continue
+            own = {e[0]: e[1] for e in entries
+                   if len(e) > 3 and not isinstance(e[3], bool) and e[3] == _SET_ON_TOPIC}
+            changes.append(ConfigResource(ConfigResourceType.TOPIC, name,
+                                          {**own, **wanted[name]}))
+    if not changes:
+        return []
+    try:
+        responses = await admin.alter_configs(changes)
+    except (KafkaError, OSError) as exc:
+        log.warning("topic configs of %d topics not changed: the broker cannot alter them (%s)",
+                    len(changes), exc)
+        return []
+    altered = []
+    for response in responses:
+        for error_code, message, _type, name in response.resources:
+            if error_code == 0:
+                altered.append(name)
+            else:
+                log.warning("topic %s: configs not changed (error %d: %s)", name, error_code,
+                            message)
+    log.info("brought %d topics to their configs (%s)", len(altered), ", ".join(altered))
+    return altered
 
 
 async def topic_partitions(settings: Settings, topics: Iterable[str]) -> list[TopicPartition]:
