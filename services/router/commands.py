@@ -14,6 +14,7 @@ import asyncpg
 
 from services.router import queries as q
 from services.router import shop_queries as sq
+from services.router.assignment import Assigner
 from services.router.entries import TimelineEntry
 from services.router.metrics import COMMANDS_REJECTED, REPLIES
 from services.router.order_updates import OrderUpdates
@@ -42,16 +43,22 @@ from shared.rules import (
     reply_path,
 )
 
+#: Commands after which a waiting conversation may be assigned: a place freed (closed,
+#: unassigned, given to someone else), or a conversation reopened without an assignee.
+FREES_OR_NEEDS_AN_ASSIGNEE = frozenset({AssignCommand, UnassignCommand, SetStatusCommand})
+
 CommandHandler = Callable[[asyncpg.Connection, asyncpg.Record, Any], Awaitable[None]]
 
 
 class Commands:
     def __init__(
-        self, timeline: Timeline, order_updates: OrderUpdates, presence_timeout: timedelta
+        self, timeline: Timeline, order_updates: OrderUpdates, presence_timeout: timedelta,
+        assigner: Assigner,
     ) -> None:
         self.timeline = timeline
         self.order_updates = order_updates
         self.presence_timeout = presence_timeout
+        self.assigner = assigner
         self.handlers: dict[type, CommandHandler] = {
             ReplyCommand: self._reply,
             AssignCommand: self._assign,
@@ -81,6 +88,8 @@ class Commands:
             except RuleViolation as exc:
                 COMMANDS_REJECTED.labels(command.type).inc()
                 raise Rejected(str(exc)) from exc
+            if type(command) in FREES_OR_NEEDS_AN_ASSIGNEE:
+                await self.assigner.assign_waiting(conn, command.shop_id)
 
     async def _command_item(
         self,

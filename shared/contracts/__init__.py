@@ -22,6 +22,7 @@ from shared.contracts.ingress import (
     UnassignCommand,
 )
 from shared.contracts.internal import (
+    AssignmentNudge,
     DeliveryResult,
     OutboundContent,
     OutboundMessage,
@@ -50,6 +51,7 @@ __all__ = [
     "ActivityEvent",
     "AddNoteCommand",
     "AssignCommand",
+    "AssignmentNudge",
     "Attachment",
     "Cart",
     "CartEvent",

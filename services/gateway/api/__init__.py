@@ -7,6 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.gateway.api import (
+    assignment,
     catalog,
     channels,
     commands,
@@ -24,7 +25,8 @@ router = APIRouter(
     # operationIds are the handlers' names: list_conversations, reply, create_saved_reply…
     generate_unique_id_function=lambda route: route.name,
 )
-for part in (session, conversations, commands, staff, saved_replies, catalog, channels, privacy):
+for part in (session, conversations, commands, staff, saved_replies, catalog, channels, privacy,
+             assignment):
     router.include_router(part.router)
 
 __all__ = ["router"]
