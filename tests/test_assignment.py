@@ -12,6 +12,7 @@ from shared.topics import CHAT_INBOUND
 from tests.conftest import ServiceProcess, eventually
 from tests.helpers import chat_message, new_shop
 from tests.test_api_support import client
+from tests.test_browser_support import UI_TIMEOUT_MS, expect, merchant_page, requires_browser
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -144,3 +145,24 @@ async def test_two_routers_never_exceed_a_capacity(stack, producer, db, prepared
         assert twice == 0
     finally:
         second.terminate()
+
+
+@requires_browser
+async def test_the_inbox_switch_and_an_automatic_assignment(browser, stack, producer, db):
+    shop = await new_shop(producer, db, with_passwords=True)
+    await _setup(stack, shop, "balanced", 5, available=())
+    inbox = await merchant_page(browser, stack["gateway"].url, shop, "ben")
+    switch = inbox.get_by_role("switch", name="Available")
+    await expect(switch).not_to_be_checked()
+    await switch.check()
+    await expect(inbox.locator("#toast")).to_contain_text("You are available")
+    await eventually(lambda: db.fetchval(
+        "SELECT available FROM staff_availability WHERE shop_id = $1 AND staff_id = 'ben'",
+        shop.shop_id))
+    [conversation_id] = await _new_conversations(producer, db, shop.shop_id, 1)
+    await inbox.goto(f"{stack['gateway'].url}/inbox/#/c/{conversation_id}")
+    await expect(inbox.locator("#view")).to_contain_text(
+        "Assigned automatically to Ben Okafor", timeout=UI_TIMEOUT_MS)
+    await inbox.reload()
+    await expect(inbox.get_by_role("switch", name="Available")).to_be_checked(
+        timeout=UI_TIMEOUT_MS)

@@ -4,7 +4,7 @@
 import { ConversationView, channelName, customerName, onlineBadge } from "./conversation.js";
 import { manageSavedReplies } from "./dialogs.js";
 import {
-  debounce, del, el, fill, get, keepFocus, post, query, session, setTimeZone, shortTime,
+  debounce, del, el, fill, get, keepFocus, post, put, query, session, setTimeZone, shortTime,
   topicName, whenUnauthorized,
 } from "./lib.js";
 
@@ -59,9 +59,28 @@ async function enter(signed) {
     back: () => { location.hash = "#/"; },
   });
   updateNotificationButton();
+  await showAvailability(me);
   connectLive();
   await route();
 }
+
+/** Staff who can be assigned say whether automatic assignment may give them conversations. */
+async function showAvailability(me) {
+  $("availability").hidden = !me.can_be_assigned;
+  if (me.can_be_assigned) $("available").checked = (await get("/me/availability")).available;
+}
+
+$("available").addEventListener("change", async () => {
+  const available = $("available").checked;
+  try {
+    await put("/me/availability", { available });
+    toast(available ? "You are available: new conversations can come to you."
+      : "You are away: no new conversations come to you.");
+  } catch (e) {
+    $("available").checked = !available;
+    toast(e.message, true);
+  }
+});
 
 function showSignIn(message = "", note = "") {
   session.csrfToken = null;
