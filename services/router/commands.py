@@ -16,7 +16,7 @@ from services.router import queries as q
 from services.router import shop_queries as sq
 from services.router.assignment import Assigner
 from services.router.entries import TimelineEntry
-from services.router.metrics import COMMANDS_REJECTED, REPLIES
+from services.router.metrics import COMMANDS_REJECTED, FIRST_RESPONSE, REPLIES
 from services.router.order_updates import OrderUpdates
 from services.router.rules import reply_preview
 from services.router.timeline import Timeline
@@ -200,6 +200,11 @@ class Commands:
             raise RuleViolation("the customer's data was erased: there is nobody to answer")
         now = datetime.now(UTC)
         content = await self._reply_content(conn, command, now)
+        waited_since = await q.first_customer_message_without_staff_reply(
+            conn, conversation["conversation_id"])
+        if waited_since is not None:
+            FIRST_RESPONSE.labels(conversation["channel"]).observe(
+                max(0.0, (now - waited_since).total_seconds()))
         message_id = derived_id("message", command.shop_id, command.command_id)
         online = customer_is_online(conversation["customer_online"],
                                     conversation["last_customer_message_at"], now,

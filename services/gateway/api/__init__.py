@@ -13,6 +13,7 @@ from services.gateway.api import (
     commands,
     conversations,
     privacy,
+    reports,
     saved_replies,
     session,
     staff,
@@ -26,7 +27,7 @@ router = APIRouter(
     generate_unique_id_function=lambda route: route.name,
 )
 for part in (session, conversations, commands, staff, saved_replies, catalog, channels, privacy,
-             assignment):
+             assignment, reports):
     router.include_router(part.router)
 
 __all__ = ["router"]
