@@ -40,10 +40,12 @@ class DemoShop:
 
 def demo_shop(
     shop_id: str = "demo-shop", token_seed: str = "demo", with_passwords: bool = False,
-    email_domain: str = "fjordpine.example",
+    email_domain: str = "fjordpine.example", storefront_url: str | None = None,
 ) -> DemoShop:
     """The demo shop's events; `with_passwords` gives its staff passwords (hashing costs ~0.1 s
-    each, which most tests do without: they use API tokens)."""
+    each, which most tests do without: they use API tokens). `storefront_url`: where its Online
+    Store is when not at its (made-up) domain; in development, the demo storefront's own address
+    for this shop, so that a shared discount link opens there and applies."""
     now = datetime.now(UTC)
     domain = f"{shop_id}.example.com"
     shop = DemoShop(shop_id, domain)
@@ -53,7 +55,8 @@ def demo_shop(
 
     add(SHOP_SHOPS, ShopUpserted(
         event_id=f"{shop_id}:shop:1", shop_id=shop_id, name="Fjord & Pine Outfitters",
-        domain=domain, currency="EUR", timezone="Europe/Berlin", at=now,
+        domain=domain, currency="EUR", timezone="Europe/Berlin", storefront_url=storefront_url,
+        at=now,
     ))
     staff = [
         ("ava", "Ava Lindqvist", f"ava@{email_domain}",
@@ -88,14 +91,14 @@ def demo_shop(
             title=title, price=price, currency="EUR", online_store=online,
             url=f"https://{domain}/products/{product_id.removeprefix('p-')}", at=now,
         ))
-    discounts = [
-        ("WELCOME10", "active", now - timedelta(days=30), None),
-        ("SUMMER25", "expired", now - timedelta(days=120), now - timedelta(days=30)),
+    discounts = [  # 10 % off; 25 % off, expired
+        ("WELCOME10", "active", now - timedelta(days=30), None, "10"),
+        ("SUMMER25", "expired", now - timedelta(days=120), now - timedelta(days=30), "25"),
     ]
-    for code, status, starts, ends in discounts:
+    for code, status, starts, ends, percent in discounts:
         add(SHOP_DISCOUNTS, DiscountUpserted(
             event_id=f"{shop_id}:discount:{code}:1", shop_id=shop_id, code=code, status=status,
-            starts_at=starts, ends_at=ends, at=now,
+            starts_at=starts, ends_at=ends, value_type="percentage", value=percent, at=now,
         ))
     customer = {"email": "maja.berg@example.com", "name": "Maja Berg", "customer_id": "c-maja",
                 "city": "Gothenburg", "country": "SE", "timezone": "Europe/Stockholm"}

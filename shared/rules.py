@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -69,27 +69,55 @@ class DiscountFacts:
     status: str
     starts_at: datetime | None
     ends_at: datetime | None
+    #: "percentage" or "fixed_amount"; None when the shop did not say what the code is worth.
+    value_type: str | None = None
+    value: Decimal | None = None
 
 
-def discount_link(
-    discount: DiscountFacts | None, code: str, shop_domain: str, now: datetime
-) -> dict[str, Any]:
-    """The shareable discount link; only for codes that exist and are active now."""
-    if discount is None:
-        raise RuleViolation(f"discount code {code!r} does not exist in this shop")
-    active = (
+def discount_is_active(discount: DiscountFacts, now: datetime) -> bool:
+    return (
         discount.status == "active"
         and (discount.starts_at is None or discount.starts_at <= now)
         and (discount.ends_at is None or now < discount.ends_at)
     )
-    if not active:
+
+
+def storefront_address(shop_domain: str, storefront_url: str | None = None) -> str:
+    """Where the shop's Online Store is: its own address when it has one (a development
+    storefront), else its domain over HTTPS."""
+    return (storefront_url or f"https://{shop_domain}").rstrip("/")
+
+
+def discount_link(
+    discount: DiscountFacts | None, code: str, shop_domain: str, now: datetime,
+    storefront_url: str | None = None,
+) -> dict[str, Any]:
+    """The shareable discount link; only for codes that exist and are active now."""
+    if discount is None:
+        raise RuleViolation(f"discount code {code!r} does not exist in this shop")
+    if not discount_is_active(discount, now):
         state = discount.status if discount.status != "active" else "not active now"
         raise RuleViolation(f"discount code {discount.code!r} is {state} and cannot be shared")
+    store = storefront_address(shop_domain, storefront_url)
     return {
         "code": discount.code,
         # Shopify's shareable form: opening it applies the code to the customer's cart.
-        "url": f"https://{shop_domain}/discount/{quote(discount.code, safe='')}",
+        "url": f"{store}/discount/{quote(discount.code, safe='')}",
     }
+
+
+def discount_amount(value_type: str | None, value: Decimal | None, subtotal: Decimal) -> Decimal:
+    """What a discount takes off a cart's subtotal: a percentage (to the cent, half up) or a
+    fixed amount, never more than the subtotal; nothing for a code of unknown value."""
+    if value_type is None or value is None or subtotal <= 0:
+        return Decimal("0.00")
+    if value_type == "percentage":
+        off = (subtotal * value / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    elif value_type == "fixed_amount":
+        off = value
+    else:
+        raise ValueError(f"unknown discount value type {value_type!r}")
+    return min(off, subtotal).quantize(Decimal("0.01"))
 
 
 def customer_attachments(
@@ -118,10 +146,17 @@ def cart_event_text(action: str, title: str) -> str:
     return f"{verb} a product {preposition} the cart"
 
 
+def discount_applied_text(code: str) -> str:
+    """The timeline text of a discount code applied to the cart (from a shared link)."""
+    return f"applied the discount code {code} to the cart"
+
+
 def cart_header(
-    currency: str, subtotal: Decimal | str, items: Iterable[Mapping[str, Any]]
+    currency: str, subtotal: Decimal | str, items: Iterable[Mapping[str, Any]],
+    discount: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
-    """The conversation header's cart: subtotal and per-item quantities; None when empty."""
+    """The conversation header's cart: subtotal (less its discount), per-item quantities and
+    the discount code applied; None when empty."""
     lines = [
         {"product_id": i["product_id"], "title": i["title"], "quantity": int(i["quantity"])}
         for i in items
@@ -129,7 +164,10 @@ def cart_header(
     ]
     if not lines:
         return None
-    return {"currency": currency, "subtotal": str(subtotal), "items": lines}
+    header: dict[str, Any] = {"currency": currency, "subtotal": str(subtotal), "items": lines}
+    if discount:
+        header["discount"] = {"code": discount["code"], "amount": str(discount["amount"])}
+    return header
 
 
 def customer_kind(order_count: int) -> str:

@@ -144,7 +144,7 @@ async def test_a_conversation_row_and_its_detail(stack, producer, db):
         expected_cart = {"currency": "EUR", "subtotal": "407.00", "items": [
             {"product_id": "p-anorak", "title": "Fjord Rain Anorak", "quantity": 2},
             {"product_id": "p-wool-beanie", "title": "Merino Wool Beanie", "quantity": 1},
-        ]}
+        ], "discount": None}
 
         async def cart_in_list() -> dict | None:
             [row] = (await api.get("/conversations")).json()["items"]

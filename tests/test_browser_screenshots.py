@@ -46,8 +46,9 @@ def check_png(path: Path) -> None:
 
 
 async def test_screenshots(browser, stack, producer, db, out):
-    shop = await new_shop(producer, db, with_passwords=True)
     gateway = stack["gateway"].url
+    shop = await new_shop(producer, db, with_passwords=True,
+                          demo_storefront_of=gateway)  # as in development
     store = f"{gateway}/storefront/demo?shop={shop.shop_id}"
 
     # Some other conversations, so the list looks like a working day.
@@ -61,7 +62,9 @@ async def test_screenshots(browser, stack, producer, db, out):
             shop.shop_id, text=text, customer=customer))
 
     inbox = await merchant_page(browser, gateway, shop, "ava", **DESKTOP)
-    customer = await customer_page(browser, store, **DESKTOP)
+    # Maja's browser is in Sweden, in Swedish: the profile shows her time and language.
+    customer = await customer_page(browser, store, timezone_id="Europe/Stockholm",
+                                   locale="sv-SE", **DESKTOP)
     await customer.get_by_role("button", name="Add Fjord Rain Anorak to cart").click()
     await start_chat(customer, "Maja Berg", "maja.berg@example.com",
                      "Hi! Is the Fjord Rain Anorak warm enough for a Swedish winter?")
@@ -91,6 +94,18 @@ async def test_screenshots(browser, stack, producer, db, out):
         [re.compile("Sent$")] * 3, timeout=UI_TIMEOUT_MS)
     await expect(inbox.locator(".notes li")).to_have_count(1, timeout=UI_TIMEOUT_MS)
     await expect(customer.locator(".message.theirs")).to_have_count(3, timeout=UI_TIMEOUT_MS)
+    # She opens the discount link: the store applies the code, the inbox's cart shows it.
+    async with customer.context.expect_page() as opened:
+        await customer.locator(".message.theirs a.discount").click()
+    tab = await opened.value
+    await expect(tab.locator("#discount-code")).to_have_text("WELCOME10", timeout=UI_TIMEOUT_MS)
+    await tab.close()
+    await expect(customer.locator("#discount-code")).to_have_text("WELCOME10",
+                                                                  timeout=UI_TIMEOUT_MS)
+    await expect(view.locator(".cart")).to_contain_text("discount WELCOME10",
+                                                        timeout=UI_TIMEOUT_MS)
+    await expect(inbox.locator("#profile dd.language")).to_have_text("Swedish (Sweden)")
+    await expect(inbox.locator("#profile time.local-time")).to_contain_text("Europe/Stockholm")
     await customer.locator("#chat-text").fill("Perfect, thank you!")
 
     shots = {

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.contracts import INBOX_COMMAND, ChatInbound, ReplyCommand
+from shared.contracts import (
+    INBOX_COMMAND,
+    CartEvent,
+    ChatInbound,
+    DiscountUpserted,
+    ReplyCommand,
+)
 from shared.topics import TOPICS, all_topic_names
 
 
@@ -141,3 +147,61 @@ def test_an_amount_is_what_every_store_reads_the_same_and_numeric_14_2_holds(amo
     else:
         with pytest.raises(ValidationError, match="amount"):
             Money(amount=amount, currency="EUR")
+
+
+# --- a discount that applies -------------------------------------------------------------------
+
+_CART = {"currency": "EUR", "subtotal": "170.10",
+         "items": [{"product_id": "p-anorak", "title": "Anorak", "quantity": 1}]}
+_PRODUCT = {"id": "p-anorak", "title": "Anorak", "price": "189.00"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"action": "add", "product": _PRODUCT, "cart": _CART}, None),
+        # Before discounts: the same event still reads the same.
+        ({"action": "remove", "product": _PRODUCT, "quantity": 1, "cart": _CART}, None),
+        ({"action": "apply_discount",
+          "cart": {**_CART, "discount": {"code": "WELCOME10", "amount": "18.90"}}}, None),
+        ({"action": "apply_discount", "cart": _CART}, "an applied discount is in the cart"),
+        ({"action": "apply_discount", "product": _PRODUCT,
+          "cart": {**_CART, "discount": {"code": "WELCOME10", "amount": "18.90"}}},
+         "names no product"),
+        ({"action": "add", "cart": _CART}, "names its product"),
+        ({"action": "apply_discount",
+          "cart": {**_CART, "discount": {"code": "", "amount": "1.00"}}}, "at least 1 character"),
+        ({"action": "apply_discount",
+          "cart": {**_CART, "discount": {"code": "X", "amount": "-1"}}}, "not a decimal amount"),
+    ],
+)
+def test_a_cart_event_is_a_product_added_or_removed_or_a_discount_applied(fields, complaint):
+    event = {"event_id": "e1", "shop_id": "s1", "visitor_id": "v1",
+             "at": datetime.now(UTC).isoformat(), **fields}
+    if complaint is None:
+        assert CartEvent.model_validate(event).action == fields["action"]
+    else:
+        with pytest.raises(ValidationError, match=complaint):
+            CartEvent.model_validate(event)
+
+
+@pytest.mark.parametrize(
+    ("value", "complaint"),
+    [
+        ({}, None),  # a code of unknown value, as before
+        ({"value_type": "percentage", "value": "10"}, None),
+        ({"value_type": "fixed_amount", "value": "20.00"}, None),
+        ({"value_type": "percentage"}, "come together"),
+        ({"value": "10"}, "come together"),
+        ({"value_type": "percentage", "value": "150"}, "at most 100"),
+        ({"value_type": "free_shipping", "value": "0"}, "percentage"),
+    ],
+)
+def test_a_discount_code_says_what_it_takes_off(value, complaint):
+    fields = {"event_id": "d1", "shop_id": "s1", "code": "WELCOME10", "status": "active",
+              "at": datetime.now(UTC).isoformat(), **value}
+    if complaint is None:
+        DiscountUpserted.model_validate(fields)
+    else:
+        with pytest.raises(ValidationError, match=complaint):
+            DiscountUpserted.model_validate(fields)

@@ -152,6 +152,14 @@ def test_dev_stack_runs_restarts_and_stops_cleanly(tmp_path: Path, broker: str) 
             signed_in = inbox.post("/api/v1/session", json={"email": email, "password": password})
             assert signed_in.status_code == 200, signed_in.text
             assert inbox.get("/api/v1/me").json()["staff_id"] == "ava"
+        # The demo shop's Online Store is the demo storefront: a discount link opens there.
+        gateway = f"http://127.0.0.1:{ports['gateway']}"
+        codes = httpx.get(f"{gateway}/api/v1/discounts?status=active",
+                          headers={"Authorization": f"Bearer {token}"}).json()["items"]
+        link = next(c["url"] for c in codes if c["code"] == "WELCOME10")
+        assert link == f"{gateway}/storefront/demo/demo-shop/discount/WELCOME10"
+        assert httpx.get(link).headers["location"] == (
+            "/storefront/demo?shop=demo-shop&discount=WELCOME10")
 
         prometheus = re.search(r"Prometheus\s+(http://127\.0\.0\.1:\d+)/", out)
         if shutil.which("prometheus"):

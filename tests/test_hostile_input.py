@@ -153,6 +153,20 @@ async def test_the_reported_requests_are_refused_clearly_and_nothing_is_lost(
             "visitor_id": unique("visitor"), "action": "add", "product_id": "p-anorak",
             "cart": {"currency": "EUR", "subtotal": "1000000000000", "items": []}}), {}, 422,
          "too large an amount"),
+        ("POST", f"{SF}/shops/{shop_id}/chats", _json({
+            "visitor_id": unique("visitor"), "name": "A", "timezone": "../../../etc/passwd"}),
+         {}, 422, "timezone: "),
+        ("POST", f"{SF}/shops/{shop_id}/chats", _json({
+            "visitor_id": unique("visitor"), "name": "A", "locale": "de_CH\u0000"}),
+         {}, 422, "NUL"),
+        ("POST", f"{SF}/shops/{shop_id}/cart", _json({
+            "visitor_id": unique("visitor"), "action": "apply_discount",
+            "cart": {"currency": "EUR", "subtotal": "1", "items": [],
+                     "discount": {"code": "WELCOME10", "amount": "1" * 13}}}), {}, 422,
+         "too large an amount"),
+        ("GET", f"{SF}/shops/{shop_id}/discounts/%3Cscript%3E", b"", {}, 404,
+         "no such discount code"),
+        ("GET", f"/storefront/demo/{shop_id}/discount/%00", b"", {}, 422, "the path: NUL"),
         ("GET", f"{SF}/shops/%00", b"", {}, 422, "the path: NUL"),
         ("GET", f"{SF}/shops/%ff/products", b"", {}, 400, "the path is not valid UTF-8"),
         ("GET", f"/chat/continue?shop={shop_id}&conversation=x&sig=%00", b"", {}, 422,
@@ -280,15 +294,28 @@ header_texts = st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF,
 
 visitor_ids = st.uuids().map(lambda u: f"v-{RUN}-{u.hex[:12]}")
 valid_texts = st.text(max_size=200).filter(lambda t: t.strip() and "\x00" not in t)
+#: Codes as a shared link carries them: the shop's (active, another case, expired), unknown,
+#: anything.
+discount_codes = st.one_of(st.sampled_from(["WELCOME10", "welcome10", "SUMMER25", "NOPE"]),
+                           texts)
 cart_shape = {
-    "visitor_id": visitor_ids, "action": st.sampled_from(["add", "remove"]),
+    "visitor_id": visitor_ids, "action": st.sampled_from(["add", "remove", "apply_discount"]),
     "product_id": st.just("p-anorak"), "quantity": st.integers(1, 1000),
     "cart": st.fixed_dictionaries({
         "currency": st.just("EUR"), "subtotal": st.sampled_from(["189.00", "0", "12.5"]),
         "items": st.lists(st.fixed_dictionaries({
             "product_id": st.just("p-anorak"), "title": texts, "quantity": st.integers(1, 5)}),
-            max_size=2)}),
+            max_size=2)},
+        optional={"discount": st.fixed_dictionaries({
+            "code": discount_codes,
+            "amount": st.sampled_from(["0", "18.90", "999999999999.99", "-1", "1e3"])})}),
 }
+#: What a browser reports of where and in which language the customer is, or anything.
+time_zones = st.one_of(st.sampled_from(["Europe/Zurich", "America/New_York", "UTC",
+                                        "Etc/GMT+5", "europe/zurich", "../../etc/passwd",
+                                        "/usr/share/zoneinfo/UTC", "Europe/Zurich\n"]), texts)
+languages = st.one_of(st.sampled_from(["de-CH", "en-US", "sv", "zh-Hant-TW", "en_US",
+                                       "xx-YY", "de-CH-" + "x" * 40]), texts)
 
 
 class Fuzz:
@@ -408,7 +435,8 @@ def _storefront_fuzz(fuzz: Fuzz) -> None:
 
     _run(100, st.tuples(shop_paths, bodies({
         "visitor_id": visitor_ids, "name": valid_texts.map(lambda t: t[:100]),
-        "email": st.emails().map(lambda e: e[:320])})), start)
+        "email": st.emails().map(lambda e: e[:320]), "timezone": time_zones,
+        "locale": languages})), start)
 
     def resume(body: bytes) -> None:
         fuzz.send("POST /storefront/api/chats/resume", "POST", f"{SF}/chats/resume", body,
@@ -462,6 +490,22 @@ def _storefront_fuzz(fuzz: Fuzz) -> None:
         fuzz.send(endpoint, method, url, headers=headers)
 
     _run(200, st.tuples(shop_paths, queries, header_texts, st.integers(0, 9)), reads)
+
+    def discount_links(case: tuple[str, str, str, int]) -> None:
+        shop, code, query, which = case
+        query = f"?{query}" if which > 2 else ""  # now and then a query as well
+        method, url, endpoint = [
+            ("GET", f"{SF}/shops/{shop}/discounts/{code}",
+             "GET /storefront/api/shops/{shop_id}/discounts/{code}"),
+            ("GET", f"/storefront/demo/{shop}/discount/{code}",
+             "GET /storefront/demo/{shop_id}/discount/{code}"),
+            ("GET", f"/storefront/demo/{shop}", "GET /storefront/demo/{shop_id}"),
+        ][which % 3]
+        fuzz.send(endpoint, method, url + query)
+
+    codes = mostly(discount_codes.map(lambda c: quote(
+        c[:300].encode("utf-8", "surrogatepass"), safe="")), segments)
+    _run(150, st.tuples(shop_paths, codes, queries, st.integers(0, 3)), discount_links)
     fuzz.valid_message()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -185,3 +186,42 @@ def test_a_failed_probe_doubles_the_pause_up_to_30_s_and_an_answer_closes():
     assert b.may_probe(b.open_until)
     b.record(None, b.open_until)  # sent
     assert b.state(b.open_until) == "closed" and b.probing is None
+
+
+def test_a_discount_link_opens_the_shops_own_storefront_when_it_has_one():
+    facts = rules.DiscountFacts("WELCOME10", "active", None, None, "percentage", Decimal("10"))
+    store = "http://127.0.0.1:8080/storefront/demo/demo-shop/"
+    assert rules.discount_link(facts, "welcome10", "shop.example.com", NOW, store)["url"] == (
+        "http://127.0.0.1:8080/storefront/demo/demo-shop/discount/WELCOME10")
+    assert rules.discount_link(facts, "WELCOME10", "shop.example.com", NOW, None)["url"] == (
+        "https://shop.example.com/discount/WELCOME10")
+
+
+@pytest.mark.parametrize(
+    ("value_type", "value", "subtotal", "off"),
+    [
+        ("percentage", "10", "189.00", "18.90"),
+        ("percentage", "10", "218.00", "21.80"),
+        ("percentage", "12.5", "0.99", "0.12"),  # 0.12375: to the cent
+        ("percentage", "15", "0.10", "0.02"),  # 0.015: half up
+        ("percentage", "100", "29.00", "29.00"),
+        ("fixed_amount", "20.00", "189.00", "20.00"),
+        ("fixed_amount", "50.00", "29.00", "29.00"),  # never more than the cart
+        ("percentage", "10", "0.00", "0.00"),  # an empty cart
+        (None, None, "189.00", "0.00"),  # a code of unknown value applies nothing
+    ],
+)
+def test_what_a_discount_takes_off_a_cart(value_type, value, subtotal, off):
+    amount = rules.discount_amount(value_type, Decimal(value) if value else None,
+                                   Decimal(subtotal))
+    assert amount == Decimal(off) and str(amount) == off
+
+
+def test_the_cart_header_shows_the_discount_code_applied():
+    items = [{"product_id": "p1", "title": "Anorak", "quantity": 1}]
+    header = rules.cart_header("EUR", "170.10", items, {"code": "WELCOME10", "amount": "18.90"})
+    assert header == {"currency": "EUR", "subtotal": "170.10", "items": items,
+                      "discount": {"code": "WELCOME10", "amount": "18.90"}}
+    assert "discount" not in rules.cart_header("EUR", "189.00", items)
+    assert rules.discount_applied_text("WELCOME10") == (
+        "applied the discount code WELCOME10 to the cart")

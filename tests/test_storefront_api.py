@@ -11,7 +11,9 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -290,7 +292,8 @@ async def test_presence_signals_and_the_cart(stack, producer, db):
 
         conversation = await eventually(cart_shown)
         assert conversation["cart"] == {"currency": "EUR", "subtotal": "189.00", "items": [
-            {"product_id": "p-anorak", "title": "Fjord Rain Anorak", "quantity": 1}]}
+            {"product_id": "p-anorak", "title": "Fjord Rain Anorak", "quantity": 1}],
+            "discount": None}
         [event] = [i for i in conversation["timeline"] if i["kind"] == "cart_event"]
         assert event["text"] == "added Fjord Rain Anorak to the cart"
 
@@ -480,3 +483,131 @@ async def test_every_gateway_instance_streams_every_event_and_stops_cleanly(
     finally:
         if second.process.poll() is None:
             second.kill()
+
+
+async def test_the_customers_time_zone_and_language_reach_the_profile(stack, producer, db,
+                                                                      prepared):
+    shop = await new_shop(producer, db)
+    async with storefront(stack) as sf, client(stack, shop) as ava:
+        chats = f"{SF}/shops/{shop.shop_id}/chats"
+        # What a browser reports is checked: a bad value is a 422 that names its field.
+        for fields, field in (
+            ({"timezone": "Mars/Olympus_Mons"}, "timezone"),
+            ({"timezone": "../../../etc/passwd"}, "timezone"),
+            ({"timezone": "europe/zurich"}, "timezone"),
+            ({"timezone": 3600}, "timezone"),
+            ({"locale": "en_US"}, "locale"),
+            ({"locale": "<script>alert(1)</script>"}, "locale"),
+            ({"locale": "xx-YY"}, "locale"),
+        ):
+            body = {"visitor_id": unique("visitor"), "name": "Lea", **fields}
+            response = await sf.post(chats, json=body)
+            assert response.status_code == 422, (fields, response.text)
+            assert detail(response).startswith(f"{field}:"), detail(response)
+
+        session = await start_chat(sf, shop.shop_id, name="Lea Keller", timezone="Europe/Zurich",
+                                   locale="de-CH")
+        assert session["customer"]["timezone"] == "Europe/Zurich"
+        assert session["customer"]["locale"] == "de-CH"
+        await say(sf, session, "Grüezi! Habt ihr die Jacke in M?")
+        cid = session["conversation_id"]
+
+        async def profile() -> dict | None:
+            response = await ava.get(f"/conversations/{cid}")
+            return response.json()["customer"] if response.status_code == 200 else None
+
+        customer = await eventually(profile)
+        assert customer["timezone"] == "Europe/Zurich" and customer["locale"] == "de-CH"
+        local = datetime.fromisoformat(customer["local_time"])
+        assert local.utcoffset() == datetime.now(ZoneInfo("Europe/Zurich")).utcoffset()
+        assert abs((local - datetime.now(UTC)).total_seconds()) < 60
+
+        # A chat token from before time zones were kept (five claims) still opens its thread.
+        old = tokens.sign(prepared.link_signing_secret, CHAT_TOKEN,
+                          [shop.shop_id, unique("web"), unique("visitor"), "Old Tab", ""])
+        response = await sf.post(f"{SF}/chat/messages", json={"text": "still here"},
+                                 headers={"Authorization": f"Bearer {old}"})
+        assert response.status_code == 202, response.text
+
+
+async def test_a_shared_discount_link_applies_in_the_demo_storefront(stack, producer, db):
+    gateway = stack["gateway"].url
+    shop = await new_shop(producer, db, demo_storefront_of=gateway)
+    store = f"{gateway}/storefront/demo/{shop.shop_id}"
+    async with storefront(stack) as sf, client(stack, shop) as ava:
+        # The merchant's picker shows what each code is worth, and its link opens the store.
+        codes = (await ava.get("/discounts")).json()["items"]
+        welcome = next(c for c in codes if c["code"] == "WELCOME10")
+        assert (welcome["value_type"], welcome["value"]) == ("percentage", "10.00")
+        assert welcome["url"] == f"{store}/discount/WELCOME10"
+
+        session = await start_chat(sf, shop.shop_id)
+        await say(sf, session, "Any discount for a first order?")
+        cid = session["conversation_id"]
+        await eventually(lambda: db.fetchval(
+            "SELECT 1 FROM conversations WHERE conversation_id = $1::uuid", cid))
+        reply = {"text": "10% off for you", "discount_code": "welcome10"}
+        assert (await ava.post(f"/conversations/{cid}/replies", json=reply)).status_code == 202
+        answered = await thread_where(sf, session, lambda t: len(t["messages"]) == 2)
+        link = answered["messages"][1]["discount"]
+        assert link == {"code": "WELCOME10", "url": f"{store}/discount/WELCOME10"}
+
+        # The link lands on the store page, which applies the code (any letter case).
+        opened = await sf.get(link["url"])
+        assert opened.status_code == 303
+        assert opened.headers["location"] == (
+            f"/storefront/demo?shop={shop.shop_id}&discount=WELCOME10")
+        home = await sf.get(store)
+        assert home.status_code == 303
+        assert home.headers["location"] == f"/storefront/demo?shop={shop.shop_id}"
+        found = await sf.get(f"{SF}/shops/{shop.shop_id}/discounts/welcome10")
+        assert found.status_code == 200, found.text
+        assert found.json() == {"code": "WELCOME10", "value_type": "percentage",
+                                "value": "10.00", "currency": "EUR"}
+        # An expired or unknown code applies nothing, and says why.
+        expired = await sf.get(f"{SF}/shops/{shop.shop_id}/discounts/SUMMER25")
+        assert expired.status_code == 422
+        assert detail(expired) == "the discount code SUMMER25 has expired"
+        unknown = await sf.get(f"{SF}/shops/{shop.shop_id}/discounts/NOPE")
+        assert unknown.status_code == 404 and "no discount code NOPE" in detail(unknown)
+        for path in (f"{store}/discount/%3Cscript%3E", f"{store}/discount/a%0Ab",
+                     f"{store}/discount/" + "A" * 256,
+                     f"{gateway}/storefront/demo/{unique('no-shop')}/discount/WELCOME10",
+                     f"{gateway}/storefront/demo/bad%20shop/discount/WELCOME10"):
+            response = await sf.get(path)
+            assert response.status_code == 404, (path, response.status_code)
+            assert "This discount link is not valid" in response.text
+
+        # The page tells the shop: an apply_discount cart event. What the code takes off is
+        # the shop's rule (10 % of 189.00), whatever the page said.
+        cart = f"{SF}/shops/{shop.shop_id}/cart"
+        items = [{"product_id": "p-anorak", "title": "Fjord Rain Anorak", "quantity": 1}]
+        applied = {"visitor_id": session["visitor_id"], "action": "apply_discount",
+                   "cart": {"currency": "EUR", "subtotal": "189.00", "items": items,
+                            "discount": {"code": "welcome10", "amount": "0.00"}}}
+        response = await sf.post(cart, json=applied)
+        assert response.status_code == 202, response.text
+        for bad, complaint in (
+            ({"cart": {**applied["cart"], "discount": {"code": "SUMMER25", "amount": "1"}}},
+             "has expired"),
+            ({"cart": {**applied["cart"], "discount": {"code": "NOPE", "amount": "1"}}},
+             "no discount code NOPE"),
+            ({"cart": {k: v for k, v in applied["cart"].items() if k != "discount"}},
+             "discount code applied is missing"),
+            ({"action": "add"}, "names its product"),
+            ({"product_id": "p-anorak"}, "names no product"),
+        ):
+            response = await sf.post(cart, json={**applied, **bad})
+            assert response.status_code in (404, 422), (bad, response.text)
+            assert complaint in detail(response), (bad, detail(response))
+
+        async def discounted() -> dict | None:
+            conversation = (await ava.get(f"/conversations/{cid}")).json()
+            return conversation if conversation["cart"] else None
+
+        conversation = await eventually(discounted)
+        assert conversation["cart"] == {
+            "currency": "EUR", "subtotal": "170.10", "items": items,
+            "discount": {"code": "WELCOME10", "amount": "18.90"}}
+        [event] = [i for i in conversation["timeline"] if i["kind"] == "cart_event"]
+        assert event["text"] == "applied the discount code WELCOME10 to the cart"

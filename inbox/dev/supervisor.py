@@ -258,7 +258,12 @@ class DevStack:
             raise TimeoutError(f"not ready after {timeout}s: {', '.join(pending)}")
 
     def load_demo(self, settings: Settings) -> DemoShop:
-        shop = demo_shop(with_passwords=True)
+        gateway = next(c for c in self.children if c.name == "gateway")
+        # The demo storefront stands in for the shop's Online Store: its links open there.
+        shop_id = "demo-shop"
+        shop = demo_shop(shop_id, with_passwords=True,
+                         storefront_url=f"http://127.0.0.1:{gateway.port}"
+                                        f"/storefront/demo/{shop_id}")
 
         async def go() -> None:
             producer = EventProducer(settings, "demo")
@@ -271,7 +276,6 @@ class DevStack:
                 await pool.close()
 
         asyncio.run(go())
-        gateway = next(c for c in self.children if c.name == "gateway")
         try:
             asyncio.run(connect_demo_messenger(f"http://127.0.0.1:{gateway.port}",
                                                shop.tokens["ava"]))

@@ -1,13 +1,15 @@
 """Train the topic model from the data in the repository: ``python -m services.classifier.train``.
 
-1. Rebuild ``data/train.jsonl`` and ``data/heldout.jsonl`` from ``data/sources/`` (deterministic,
-   split by group). Training reads the train file only.
+1. Rebuild ``data/train.jsonl``, ``data/calibration.jsonl`` and ``data/heldout.jsonl`` from
+   ``data/sources/`` (deterministic, split by group). The model is fitted on the train file only.
 2. Add typo'd copies of the training messages (seeded), fit the TF-IDF vocabulary on the
    original training messages (features seen in at least ``MIN_DF`` of them).
-3. Calibrate: out-of-fold scores from a group k-fold on the training set; one temperature is
-   fitted to them by maximum likelihood.
-4. Fit the final multinomial logistic regression on the whole training set; write the artifact
-   (``model/artifact/topic_model.json`` + ``.npz``) byte for byte the same on every run.
+3. Fit the multinomial logistic regression on the training set.
+4. Calibrate on data the model did not train on: the calibration split, with a typo'd copy of
+   each message (customers type that way); one temperature is fitted to the model's scores on
+   it by maximum likelihood.
+5. Write the artifact (``model/artifact/topic_model.json`` + ``.npz``), byte for byte the same on
+   every run.
 
 Needs scikit-learn (training only; the service needs numpy only). Single-threaded on purpose:
 the result must not depend on the machine's thread count.
@@ -51,13 +53,12 @@ from services.classifier.model.lexicon import CONCEPTS, Lexicon  # noqa: E402
 SEED = 20240611
 MIN_DF = 2
 C = 8.0
-FOLDS = 5
 TYPO_COPIES = 1
 # Concept features (one per message and concept) would drown among hundreds of n-grams under
 # the L2 norm; their idf is multiplied by this, so that they count.
-CONCEPT_WEIGHT = 5.0
+CONCEPT_WEIGHT = 8.0
 # Weight of no-topic messages in the loss: there are many of them and they are easy.
-NONE_WEIGHT = 0.5
+NONE_WEIGHT = 0.25
 CLASSES: tuple[str | None, ...] = (None, *TOPICS)
 
 
@@ -127,14 +128,6 @@ def fit_linear(x, y: np.ndarray, c: float = C):
     return model
 
 
-def group_folds(groups: Sequence[str], k: int) -> np.ndarray:
-    """A fold number per example; every group in one fold (seeded shuffle of the groups)."""
-    unique = sorted(set(groups))
-    random.Random(SEED).shuffle(unique)
-    fold_of = {g: i % k for i, g in enumerate(unique)}
-    return np.array([fold_of[g] for g in groups])
-
-
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     from scipy.optimize import minimize_scalar
 
@@ -163,7 +156,7 @@ def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     return buffer.getvalue()
 
 
-def oof_report(proba: np.ndarray, y: np.ndarray, threshold: float) -> str:
+def tag_report(proba: np.ndarray, y: np.ndarray, threshold: float) -> str:
     best = proba.argmax(axis=1)
     p = proba[np.arange(len(y)), best]
     tagged = (best != 0) & (p >= threshold)
@@ -181,34 +174,32 @@ def train(out_dir: Path = ARTIFACT_DIR, *, build: bool = True, verbose: bool = T
     started = time.perf_counter()
     say = print if verbose else (lambda *a, **k: None)
     if build:
-        examples, heldout = dataset.build_files()
-        say(f"data: {len(examples)} training and {len(heldout)} held-out messages written")
+        examples, calibration, heldout = dataset.build_files()
+        say(f"data: {len(examples)} training, {len(calibration)} calibration and {len(heldout)} "
+            "held-out messages written")
     else:
         examples = dataset.load(dataset.TRAIN_FILE)
+        calibration = dataset.load(dataset.CALIBRATION_FILE)
     lexicon = Lexicon(CONCEPTS)
     vocabulary, idf = fit_vocabulary([e.text for e in examples], lexicon)
     vectorizer = Vectorizer(vocabulary, idf, lexicon)
     rows = augment(examples)
     x = matrix(vectorizer, [e.text for e in rows])
     y = np.array([CLASSES.index(e.topic) for e in rows])
-    groups = [e.group for e in rows]
     say(f"features: {len(vocabulary)}; training rows with typo copies: {len(rows)}")
 
-    folds = group_folds(groups, FOLDS)
-    logits = np.zeros((len(rows), len(CLASSES)))
-    for k in range(FOLDS):
-        part = folds == k
-        model = fit_linear(x[~part], y[~part])
-        logits[part] = model.decision_function(x[part])
-    original = np.array([i < len(examples) for i in range(len(rows))])
-    temperature = fit_temperature(logits[original], y[original])
+    final = fit_linear(x, y)
+    calibration_rows = augment(calibration, seed=SEED + 1)
+    logits = final.decision_function(matrix(vectorizer, [e.text for e in calibration_rows]))
+    y_cal = np.array([CLASSES.index(e.topic) for e in calibration_rows])
+    temperature = fit_temperature(logits, y_cal)
     z = logits / temperature
     z = np.exp(z - z.max(axis=1, keepdims=True))
     proba = z / z.sum(axis=1, keepdims=True)
-    say(f"calibration: temperature {temperature:.4f}; out-of-fold at p >= {DEFAULT_THRESHOLD}: "
-        + oof_report(proba[original], y[original], DEFAULT_THRESHOLD))
+    say(f"calibration: temperature {temperature:.4f} on {len(calibration_rows)} calibration "
+        f"messages (with typo copies); there at p >= {DEFAULT_THRESHOLD}: "
+        + tag_report(proba, y_cal, DEFAULT_THRESHOLD))
 
-    final = fit_linear(x, y)
     coef = final.coef_.T.astype(np.float32)
     intercept = final.intercept_.astype(np.float32)
     counts: dict[str, dict[str, int]] = {}
@@ -234,7 +225,8 @@ def train(out_dir: Path = ARTIFACT_DIR, *, build: bool = True, verbose: bool = T
             "C": C,
             "typo_copies": TYPO_COPIES,
             "none_weight": NONE_WEIGHT,
-            "calibration": f"temperature, {FOLDS}-fold out-of-fold by group",
+            "calibration": "temperature, fitted on the calibration split (not trained on) "
+                           "and its typo'd copies",
             "seed": SEED,
             "messages": {lang: dict(sorted(c.items())) for lang, c in sorted(counts.items())},
             "scikit_learn": sklearn.__version__,

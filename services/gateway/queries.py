@@ -33,7 +33,9 @@ async def staff_by_token(pool: asyncpg.Pool, token_sha256: str) -> asyncpg.Recor
 
 async def shop(pool: asyncpg.Pool, shop_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
-        "SELECT shop_id, name, domain, currency, timezone FROM shops WHERE shop_id = $1", shop_id
+        """SELECT shop_id, name, domain, currency, timezone, storefront_url FROM shops
+           WHERE shop_id = $1""",
+        shop_id,
     )
 
 
@@ -67,7 +69,8 @@ _ROW_COLUMNS = """
     c.customer_country, c.customer_timezone, c.customer_online, c.last_customer_message_at,
     c.redacted_at,
     c.assignee_staff_id, a.name AS assignee_name,
-    k.currency AS cart_currency, k.subtotal AS cart_subtotal, k.items AS cart_items
+    k.currency AS cart_currency, k.subtotal AS cart_subtotal, k.items AS cart_items,
+    k.discount AS cart_discount
 """
 _ROW_JOINS = """
     LEFT JOIN staff a ON a.shop_id = c.shop_id AND a.staff_id = c.assignee_staff_id
@@ -244,7 +247,7 @@ async def products(
     )
 
 
-_DISCOUNT_COLUMNS = "code, status, starts_at, ends_at"
+_DISCOUNT_COLUMNS = "code, status, starts_at, ends_at, value_type, value"
 
 
 async def discount(pool: asyncpg.Pool, shop_id: str, code: str) -> asyncpg.Record | None:

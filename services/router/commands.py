@@ -187,8 +187,10 @@ class Commands:
             fields["product"] = product_link(facts, command.product_id)
         if command.discount_code:
             facts = await sq.discount(conn, command.shop_id, command.discount_code)
-            domain = await sq.shop_domain(conn, command.shop_id)
-            fields["discount"] = discount_link(facts, command.discount_code, domain, now)
+            store = await sq.shop_storefront(conn, command.shop_id)
+            fields["discount"] = discount_link(
+                facts, command.discount_code, store["domain"] if store else "", now,
+                store["storefront_url"] if store else None)
         if command.image_url:
             fields["image_url"] = str(command.image_url)
         return OutboundContent(**fields)

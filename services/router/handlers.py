@@ -26,7 +26,14 @@ from shared.contracts import (
 )
 from shared.ids import derived_id, uuid_or_none
 from shared.kafka.consumer import Rejected
-from shared.rules import IMAGE_REFUSED, add_topic, cart_event_text, cart_header, order_status
+from shared.rules import (
+    IMAGE_REFUSED,
+    add_topic,
+    cart_event_text,
+    cart_header,
+    discount_applied_text,
+    order_status,
+)
 
 
 class Router:
@@ -102,20 +109,24 @@ class Router:
             conversation = await sq.visitor_conversation(conn, event.shop_id, event.visitor_id)
             if conversation is None:
                 continue  # kept for the header of a conversation this visitor may start
+            cart = event.cart
+            header = cart_header(
+                cart.currency, cart.subtotal, [i.model_dump() for i in cart.items],
+                cart.discount.model_dump() if cart.discount else None,
+            ) if newest else None
+            if event.action == "apply_discount":  # the contract puts the code in the cart
+                code = cart.discount.code if cart.discount else ""
+                text = discount_applied_text(code)
+                data = {"action": event.action, "discount_code": code, "cart": header}
+            else:  # add or remove: the contract names the product
+                title = event.product.title if event.product else ""
+                text = cart_event_text(event.action, title)
+                data = {"action": event.action,
+                        "product_id": event.product.id if event.product else None,
+                        "quantity": event.quantity, "cart": header}
             await self.timeline.append(conn, conversation, TimelineEntry(
                 item_id=derived_id("cart", event.shop_id, event.event_id),
-                kind="cart_event",
-                author="customer",
-                at=event.at,
-                text=cart_event_text(event.action, event.product.title),
-                data={
-                    "action": event.action,
-                    "product_id": event.product.id,
-                    "quantity": event.quantity,
-                    "cart": cart_header(event.cart.currency, event.cart.subtotal,
-                                        [i.model_dump() for i in event.cart.items])
-                    if newest else None,
-                },
+                kind="cart_event", author="customer", at=event.at, text=text, data=data,
             ))
 
     async def on_topic_tag(self, conn: asyncpg.Connection, tags: list[TopicTag]) -> None:

@@ -31,13 +31,15 @@ def conflict_reason(exc: asyncpg.UniqueViolationError) -> str:
 
 async def upsert_shop(conn: asyncpg.Connection, e: Any) -> None:
     await conn.execute(
-        """INSERT INTO shops AS s (shop_id, name, domain, currency, timezone, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO shops AS s (shop_id, name, domain, currency, timezone, storefront_url,
+               updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            ON CONFLICT (shop_id) DO UPDATE SET name = excluded.name, domain = excluded.domain,
                currency = excluded.currency, timezone = excluded.timezone,
-               updated_at = excluded.updated_at
+               storefront_url = excluded.storefront_url, updated_at = excluded.updated_at
            WHERE s.updated_at <= excluded.updated_at""",
-        e.shop_id, e.name, e.domain, e.currency, e.timezone, e.at,
+        e.shop_id, e.name, e.domain, e.currency, e.timezone,
+        str(e.storefront_url) if e.storefront_url else None, e.at,
     )
 
 
@@ -78,13 +80,15 @@ async def upsert_product(conn: asyncpg.Connection, e: Any) -> None:
 
 async def upsert_discount(conn: asyncpg.Connection, e: Any) -> None:
     await conn.execute(
-        """INSERT INTO discount_codes AS d (shop_id, code, status, starts_at, ends_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO discount_codes AS d (shop_id, code, status, starts_at, ends_at,
+               value_type, value, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8)
            ON CONFLICT (shop_id, code) DO UPDATE SET status = excluded.status,
                starts_at = excluded.starts_at, ends_at = excluded.ends_at,
+               value_type = excluded.value_type, value = excluded.value,
                updated_at = excluded.updated_at
            WHERE d.updated_at <= excluded.updated_at""",
-        e.shop_id, e.code, e.status, e.starts_at, e.ends_at, e.at,
+        e.shop_id, e.code, e.status, e.starts_at, e.ends_at, e.value_type, e.value, e.at,
     )
 
 
@@ -99,15 +103,17 @@ async def product(conn: asyncpg.Connection, shop_id: str, product_id: str) -> Pr
 
 async def discount(conn: asyncpg.Connection, shop_id: str, code: str) -> DiscountFacts | None:
     row = await conn.fetchrow(
-        """SELECT code, status, starts_at, ends_at FROM discount_codes
+        """SELECT code, status, starts_at, ends_at, value_type, value FROM discount_codes
            WHERE shop_id = $1 AND upper(code) = upper($2)""",
         shop_id, code,
     )
     return DiscountFacts(**dict(row)) if row else None
 
 
-async def shop_domain(conn: asyncpg.Connection, shop_id: str) -> str:
-    return await conn.fetchval("SELECT domain FROM shops WHERE shop_id = $1", shop_id)
+async def shop_storefront(conn: asyncpg.Connection, shop_id: str) -> asyncpg.Record | None:
+    """The shop's domain and, when it has its own, its storefront's address."""
+    return await conn.fetchrow(
+        "SELECT domain, storefront_url FROM shops WHERE shop_id = $1", shop_id)
 
 
 async def turn_off_order_updates(conn: asyncpg.Connection, shop_id: str, order_id: str) -> bool:
@@ -124,14 +130,16 @@ async def turn_off_order_updates(conn: asyncpg.Connection, shop_id: str, order_i
 async def save_cart(conn: asyncpg.Connection, e: CartEvent) -> bool:
     """Keep the visitor's newest cart; False when this event is older than the stored one."""
     status = await conn.execute(
-        """INSERT INTO carts AS c (shop_id, visitor_id, currency, subtotal, items, updated_at)
-           VALUES ($1, $2, $3, $4::numeric, $5::text::jsonb, $6)
+        """INSERT INTO carts AS c (shop_id, visitor_id, currency, subtotal, items, discount,
+               updated_at)
+           VALUES ($1, $2, $3, $4::numeric, $5::text::jsonb, $6::text::jsonb, $7)
            ON CONFLICT (shop_id, visitor_id) DO UPDATE SET currency = excluded.currency,
                subtotal = excluded.subtotal, items = excluded.items,
-               updated_at = excluded.updated_at
+               discount = excluded.discount, updated_at = excluded.updated_at
            WHERE c.updated_at <= excluded.updated_at""",
         e.shop_id, e.visitor_id, e.cart.currency, e.cart.subtotal,
-        json.dumps([i.model_dump() for i in e.cart.items]), e.at,
+        json.dumps([i.model_dump() for i in e.cart.items]),
+        e.cart.discount.model_dump_json() if e.cart.discount else None, e.at,
     )
     return status.endswith(" 1")
 

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from shared.channels import CHANNELS
+from shared.locales import is_language_tag, is_time_zone
 from shared.storable import value_problem
 
 #: How far in the future a producer's clock may be before an event is refused.
@@ -83,6 +84,18 @@ def _decimal_string(value: str) -> str:
     return value
 
 
+def _time_zone(value: str) -> str:
+    if not is_time_zone(value):
+        raise ValueError(f"{value[:64]!r} is not an IANA time zone name (like Europe/Zurich)")
+    return value
+
+
+def _language_tag(value: str) -> str:
+    if not is_language_tag(value):
+        raise ValueError(f"{value[:64]!r} is not a BCP 47 language tag (like de-CH)")
+    return value
+
+
 #: RFC 3339 time with an offset, normalised to UTC.
 UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
 #: A time an external producer stamped: also refused when in the future or ancient.
@@ -93,6 +106,12 @@ ChannelKey = Annotated[str, AfterValidator(_known_channel)]
 Amount = Annotated[str, StringConstraints(max_length=32), AfterValidator(_decimal_string)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 ShortText = Annotated[str, StringConstraints(max_length=500)]
+#: A time zone as the tz database names it (checked against its list, never read as a path).
+TimeZoneName = Annotated[str, StringConstraints(max_length=64), AfterValidator(_time_zone)]
+#: A language as a browser reports it (`navigator.language`), a valid BCP 47 tag.
+LanguageTag = Annotated[str, StringConstraints(max_length=35), AfterValidator(_language_tag)]
+#: A discount code as a shop names it (Shopify's codes: case-insensitive, at most 255).
+DiscountCode = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 MessageText = Annotated[str, StringConstraints(max_length=20_000)]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, HttpUrl, StringConstraints, TypeAdapter, model_validator
 
@@ -12,6 +12,7 @@ from shared.contracts.base import (
     Contract,
     Currency,
     CustomerInfo,
+    DiscountCode,
     Event,
     EventTime,
     Id,
@@ -55,22 +56,43 @@ class CartItem(Contract):
     quantity: Annotated[int, Field(ge=1, le=100_000)]
 
 
+class CartDiscount(Contract):
+    """A discount code applied to the cart, and what it takes off."""
+
+    code: DiscountCode
+    amount: Amount
+
+
 class Cart(Contract):
     currency: Currency
+    #: What the items cost, less the discount when one is applied.
     subtotal: Amount
     items: list[CartItem] = Field(default_factory=list, max_length=500)
+    discount: CartDiscount | None = None
 
 
 class CartEvent(Event):
-    """A product added to or removed from a visitor's cart. Key: `shop_id:visitor_id`."""
+    """A product added to or removed from a visitor's cart, or a discount code applied to it
+    (`apply_discount`: no product; the cart carries the code). Key: `shop_id:visitor_id`."""
 
     shop_id: ShopId
     visitor_id: Id
-    action: Literal["add", "remove"]
-    product: CartProduct
-    quantity: Annotated[int, Field(ge=1, le=100_000)]
+    action: Literal["add", "remove", "apply_discount"]
+    product: CartProduct | None = None
+    quantity: Annotated[int, Field(ge=1, le=100_000)] = 1
     cart: Cart
     at: EventTime
+
+    @model_validator(mode="after")
+    def _what_changed(self) -> Self:
+        if self.action == "apply_discount":
+            if self.cart.discount is None:
+                raise ValueError("an applied discount is in the cart (cart.discount)")
+            if self.product is not None:
+                raise ValueError("an applied discount names no product")
+        elif self.product is None:
+            raise ValueError(f"a cart {self.action!r} names its product")
+        return self
 
     @property
     def key(self) -> str:

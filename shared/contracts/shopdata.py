@@ -6,13 +6,15 @@ so redelivery and reordering across partitions are harmless.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from decimal import Decimal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, HttpUrl, StringConstraints
+from pydantic import Field, HttpUrl, StringConstraints, model_validator
 
 from shared.contracts.base import (
     Amount,
     Currency,
+    DiscountCode,
     Event,
     Id,
     ShopId,
@@ -29,6 +31,9 @@ class ShopUpserted(Event):
     domain: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     currency: Currency
     timezone: Annotated[str, StringConstraints(max_length=64)] = "UTC"
+    #: Where the shop's Online Store is, when not at `https://{domain}` (a development
+    #: storefront): shared links (a discount's) point there.
+    storefront_url: HttpUrl | None = None
     at: UtcTime
 
     @property
@@ -75,11 +80,23 @@ class ProductUpserted(Event):
 
 class DiscountUpserted(Event):
     shop_id: ShopId
-    code: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    code: DiscountCode
     status: Literal["active", "scheduled", "expired", "disabled"]
     starts_at: UtcTime | None = None
     ends_at: UtcTime | None = None
+    #: What the code takes off a cart: a percentage of its subtotal, or a fixed amount in the
+    #: shop's currency. Both or neither (a code of unknown value applies nothing).
+    value_type: Literal["percentage", "fixed_amount"] | None = None
+    value: Amount | None = None
     at: UtcTime
+
+    @model_validator(mode="after")
+    def _value(self) -> Self:
+        if (self.value_type is None) != (self.value is None):
+            raise ValueError("value_type and value come together")
+        if self.value_type == "percentage" and Decimal(self.value or 0) > 100:
+            raise ValueError("a percentage discount takes at most 100")
+        return self
 
     @property
     def key(self) -> str:

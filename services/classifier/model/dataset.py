@@ -7,8 +7,10 @@ same file, or a built-in such as ``{order}``). A line starting with ``+`` is a v
 before it. A line, its variants and all expansions of a template form one *group*; the split is
 made by group (a hash of its first line), so near-duplicates never straddle train and held-out.
 
-``build()`` writes ``data/train.jsonl`` and ``data/heldout.jsonl``; the same sources always give
-the same files. ``data/probe.jsonl`` is written by hand and never produced here.
+``build()`` writes ``data/train.jsonl``, ``data/calibration.jsonl`` (groups the model is not
+trained on, used only to fit its probability calibration) and ``data/heldout.jsonl``; the same
+sources always give the same files. ``data/probe.jsonl`` and ``data/unseen.jsonl`` are written by
+hand and never produced here.
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SOURCES_DIR = DATA_DIR / "sources"
 TRAIN_FILE = DATA_DIR / "train.jsonl"
 HELDOUT_FILE = DATA_DIR / "heldout.jsonl"
+CALIBRATION_FILE = DATA_DIR / "calibration.jsonl"
 PROBE_FILE = DATA_DIR / "probe.jsonl"
-LANGUAGES = ("en", "de", "fr", "sv", "vi", "es")
+UNSEEN_FILE = DATA_DIR / "unseen.jsonl"
+LANGUAGES = ("en", "de", "fr", "sv", "vi", "es", "it", "nl", "pt")
 HELDOUT_PERCENT = 25
+CALIBRATION_PERCENT = 15  # the groups just above the held-out ones
 EXPANSIONS = 3
 NONE = "none"
 
@@ -135,26 +140,38 @@ def read_source(path: Path, lang: str) -> Iterator[list[Example]]:
         yield group
 
 
+def _bucket(group: str) -> int:
+    return int(hashlib.sha256(f"split\x1f{group}".encode()).hexdigest(), 16) % 100
+
+
 def is_heldout(group: str) -> bool:
-    return int(hashlib.sha256(f"split\x1f{group}".encode()).hexdigest(), 16) % 100 < HELDOUT_PERCENT
+    return _bucket(group) < HELDOUT_PERCENT
 
 
-def build(sources: Path = SOURCES_DIR) -> tuple[list[Example], list[Example]]:
-    """``(train, heldout)`` from the source files, deduplicated, in a stable order."""
+def is_calibration(group: str) -> bool:
+    return HELDOUT_PERCENT <= _bucket(group) < HELDOUT_PERCENT + CALIBRATION_PERCENT
+
+
+def build(
+    sources: Path = SOURCES_DIR,
+) -> tuple[list[Example], list[Example], list[Example]]:
+    """``(train, calibration, heldout)`` from the source files, deduplicated, in a stable order."""
     train: list[Example] = []
+    calibration: list[Example] = []
     heldout: list[Example] = []
     seen: set[str] = set()
     for lang in LANGUAGES:
         path = sources / f"{lang}.txt"
         for group in read_source(path, lang):
-            target = heldout if is_heldout(group[0].group) else train
+            key = group[0].group
+            target = heldout if is_heldout(key) else calibration if is_calibration(key) else train
             for example in group:
                 key = example.text.casefold()
                 if key in seen:
                     continue
                 seen.add(key)
                 target.append(example)
-    return train, heldout
+    return train, calibration, heldout
 
 
 def write(examples: list[Example], path: Path) -> None:
@@ -170,8 +187,9 @@ def load(path: Path) -> list[Example]:
     return out
 
 
-def build_files() -> tuple[list[Example], list[Example]]:
-    train, heldout = build()
+def build_files() -> tuple[list[Example], list[Example], list[Example]]:
+    train, calibration, heldout = build()
     write(train, TRAIN_FILE)
+    write(calibration, CALIBRATION_FILE)
     write(heldout, HELDOUT_FILE)
-    return train, heldout
+    return train, calibration, heldout

@@ -35,6 +35,9 @@ class Discount(BaseModel):
     status: Literal["active", "scheduled", "expired", "disabled"]
     starts_at: datetime | None
     ends_at: datetime | None
+    value_type: Literal["percentage", "fixed_amount"] | None = Field(
+        default=None, description="what the code takes off: a percentage or a fixed amount")
+    value: str | None = Field(default=None, examples=["10.00"], description="decimal string")
     shareable: bool = Field(description="active now: can be sent in a conversation")
     url: str | None = Field(description="the link that applies the code (when shareable)")
 
@@ -85,12 +88,13 @@ async def list_discounts(
     db = pool(request)
     shop = await q.shop(db, staff.shop_id)
     domain = shop["domain"] if shop else ""
+    storefront_url = shop["storefront_url"] if shop else None
     now = datetime.now(UTC)
     items = []
     for row in await q.discounts(db, staff.shop_id, search):
         try:
             facts = DiscountFacts(**dict(row))
-            url: str | None = discount_link(facts, row["code"], domain, now)["url"]
+            url: str | None = discount_link(facts, row["code"], domain, now, storefront_url)["url"]
         except RuleViolation:
             url = None
         shareable = url is not None
@@ -98,5 +102,6 @@ async def list_discounts(
             continue
         if status not in (None, "active") and row["status"] != status:
             continue
-        items.append(Discount(**dict(row), shareable=shareable, url=url))
+        value = None if row["value"] is None else str(row["value"])
+        items.append(Discount(**{**dict(row), "value": value}, shareable=shareable, url=url))
     return DiscountList(items=items)

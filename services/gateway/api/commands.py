@@ -152,6 +152,7 @@ async def reply(request: Request, staff: Staff, conversation_id: str, body: Repl
                 command.discount_code,
                 shop["domain"] if shop else "",
                 datetime.now(UTC),
+                shop["storefront_url"] if shop else None,
             )
             # Codes are case-insensitive: send the shop's own spelling.
             command = command.model_copy(update={"discount_code": link["code"]})

@@ -38,12 +38,20 @@ class CartLine(BaseModel):
     quantity: int
 
 
+class CartDiscount(BaseModel):
+    code: str = Field(examples=["WELCOME10"])
+    amount: str = Field(examples=["21.80"], description="what it takes off (decimal string)")
+
+
 class CartHeader(BaseModel):
-    """The customer's active cart: subtotal and the quantity of each item."""
+    """The customer's active cart: subtotal, the quantity of each item, the discount code
+    applied."""
 
     currency: str
-    subtotal: str = Field(examples=["218.00"], description="decimal string")
+    subtotal: str = Field(examples=["196.20"], description="decimal string, less the discount")
     items: list[CartLine]
+    discount: CartDiscount | None = Field(
+        default=None, description="the discount code the customer applied to the cart")
 
 
 class ReplyDestination(BaseModel):
@@ -148,7 +156,8 @@ def _money(value: Decimal | None) -> str | None:
 def _cart(row: asyncpg.Record) -> CartHeader | None:
     if row["cart_currency"] is None:
         return None
-    header = cart_header(row["cart_currency"], row["cart_subtotal"], row["cart_items"] or [])
+    header = cart_header(row["cart_currency"], row["cart_subtotal"], row["cart_items"] or [],
+                         row["cart_discount"])
     return CartHeader(**header) if header else None
 
 

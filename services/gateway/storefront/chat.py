@@ -33,11 +33,11 @@ from services.gateway.storefront.common import (
     settings,
     shop,
 )
-from services.gateway.storefront.sessions import ChatSession, CurrentChat, new_session
+from services.gateway.storefront.sessions import ChatSession, CurrentChat, Customer, new_session
 from services.gateway.storefront.thread import Thread, thread_message
 from shared import tokens
 from shared.contracts import ChatInbound
-from shared.contracts.base import Email
+from shared.contracts.base import Email, LanguageTag, TimeZoneName
 from shared.ids import derived_id
 from shared.links import valid_signature
 from shared.topics import CHAT_INBOUND
@@ -60,6 +60,10 @@ class StartChatIn(BaseModel):
     email: Email | None = Field(
         default=None, description="where replies go by email once the customer left the store"
     )
+    timezone: TimeZoneName | None = Field(
+        default=None, description="the browser's IANA time zone (Europe/Zurich)")
+    locale: LanguageTag | None = Field(
+        default=None, description="the browser's language, a BCP 47 tag (de-CH)")
 
 
 @router.post(API + "/shops/{shop_id}/chats", response_model=ChatSession, status_code=201)
@@ -70,7 +74,9 @@ async def start_chat(request: Request, shop_id: str) -> ChatSession:
     rate_limit(request, "chat", client_address(request))
     body = parse(StartChatIn, raw)
     thread_ref = f"web-{secrets.token_urlsafe(18)}"
-    return new_session(request, shop_id, thread_ref, body.visitor_id, body.name, body.email)
+    customer = Customer(name=body.name, email=body.email, timezone=body.timezone,
+                        locale=body.locale)
+    return new_session(request, shop_id, thread_ref, body.visitor_id, customer)
 
 
 class ResumeIn(BaseModel):
@@ -95,8 +101,9 @@ async def resume_chat(request: Request) -> ChatSession:
     if row is None:
         raise HTTPException(404, CONVERSATION_NOT_FOUND)
     visitor_id = row["visitor_id"] or f"v-{uuid.uuid4()}"
-    return new_session(request, body.shop_id, row["thread_ref"], visitor_id,
-                       row["customer_name"], row["customer_email"])
+    customer = Customer(name=row["customer_name"], email=row["customer_email"],
+                        timezone=row["customer_timezone"], locale=row["customer_locale"])
+    return new_session(request, body.shop_id, row["thread_ref"], visitor_id, customer)
 
 
 class MessageIn(BaseModel):
@@ -132,7 +139,7 @@ async def post_message(request: Request, chat: CurrentChat) -> Posted:
     await shop(request, chat.shop_id)
     event_id = str(uuid.uuid4())
     now = datetime.now(UTC)
-    customer = {k: v for k, v in (("name", chat.name), ("email", chat.email)) if v}
+    customer = chat.customer.model_dump(exclude_none=True)
     event = validated(
         ChatInbound, event_id=event_id, shop_id=chat.shop_id, channel=CHANNEL,
         thread_ref=chat.thread_ref, text=body.text, sent_at=now, customer=customer or None,
@@ -156,7 +163,7 @@ async def read_thread(request: Request, chat: CurrentChat) -> Thread:
     rows = await sq.thread(db, chat.shop_id, cid, chat.thread_ref, THREAD_LIMIT) if started else []
     return Thread(
         conversation_id=chat.conversation_id, started=started,
-        customer={"name": chat.name, "email": chat.email},
+        customer={"name": chat.customer.name, "email": chat.customer.email},
         messages=[thread_message(r) for r in reversed(rows)],
     )
 

@@ -15,7 +15,8 @@ async def chat_conversation(
 ) -> asyncpg.Record | None:
     """What resuming a chat needs of its conversation (on `channel` only)."""
     return await pool.fetchrow(
-        """SELECT thread_ref, visitor_id, customer_name, customer_email FROM conversations
+        """SELECT thread_ref, visitor_id, customer_name, customer_email, customer_timezone,
+                  customer_locale FROM conversations
            WHERE shop_id = $1 AND conversation_id = $2 AND channel = $3""",
         shop_id, conversation_id, channel,
     )

@@ -1,7 +1,8 @@
 """A customer's chat session: one thread (`thread_ref`) and the signed token that opens it.
 
 The token is the customer's only credential (their browser keeps it; it travels as
-`Authorization: Bearer`) and opens that one thread only.
+`Authorization: Bearer`) and opens that one thread only. It also carries who the customer said
+they are and where their browser is (time zone, language), so each message brings them along.
 """
 
 from __future__ import annotations
@@ -36,16 +37,26 @@ class ChatSession(BaseModel):
     customer: dict[str, str | None]
 
 
+class Customer(BaseModel):
+    """Who the customer said they are, and where their browser is."""
+
+    name: str | None = None
+    email: str | None = None
+    #: IANA time zone and BCP 47 language of the customer's browser (checked at chat start).
+    timezone: str | None = None
+    locale: str | None = None
+
+
 def new_session(
-    request: Request, shop_id: str, thread_ref: str, visitor_id: str, name: str | None,
-    email: str | None,
+    request: Request, shop_id: str, thread_ref: str, visitor_id: str, customer: Customer
 ) -> ChatSession:
+    c = customer
     token = tokens.sign(settings(request).link_signing_secret, CHAT_TOKEN,
-                        [shop_id, thread_ref, visitor_id, name or "", email or ""])
+                        [shop_id, thread_ref, visitor_id, c.name or "", c.email or "",
+                         c.timezone or "", c.locale or ""])
     return ChatSession(
         token=token, shop_id=shop_id, thread_ref=thread_ref, visitor_id=visitor_id,
-        conversation_id=conversation_id(shop_id, thread_ref),
-        customer={"name": name, "email": email},
+        conversation_id=conversation_id(shop_id, thread_ref), customer=c.model_dump(),
     )
 
 
@@ -55,8 +66,7 @@ class Chat(BaseModel):
     shop_id: str
     thread_ref: str
     visitor_id: str
-    name: str | None
-    email: str | None
+    customer: Customer
 
     @property
     def conversation_id(self) -> str:
@@ -75,11 +85,13 @@ async def current_chat(
         raise HTTPException(401, "missing chat token", {"WWW-Authenticate": "Bearer"})
     claims = tokens.verify(settings(request).link_signing_secret, CHAT_TOKEN,
                            credentials.credentials)
-    if claims is None or len(claims) != 5:
+    # Five claims: a token from before time zone and language were kept.
+    if claims is None or len(claims) not in (5, 7):
         raise HTTPException(401, "invalid or expired chat token", {"WWW-Authenticate": "Bearer"})
-    shop_id, thread_ref, visitor_id, name, email = claims
+    shop_id, thread_ref, visitor_id, name, email, timezone, locale = [*claims, "", ""][:7]
     return Chat(shop_id=shop_id, thread_ref=thread_ref, visitor_id=visitor_id,
-                name=name or None, email=email or None)
+                customer=Customer(name=name or None, email=email or None,
+                                  timezone=timezone or None, locale=locale or None))
 
 
 CurrentChat = Annotated[Chat, Depends(current_chat)]

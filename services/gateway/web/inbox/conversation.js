@@ -30,6 +30,17 @@ export function onlineBadge(online) {
     : null;
 }
 
+/** A language tag's name in the inbox's language ("de-CH": "German (Switzerland)"). */
+export function languageName(tag) {
+  try {
+    const names = new Intl.DisplayNames([document.documentElement.lang || "en"],
+                                        { type: "language", languageDisplay: "standard" });
+    return names.of(tag) || tag;
+  } catch {
+    return tag;
+  }
+}
+
 export class ConversationView {
   /**
    * @param {HTMLElement} pane where the conversation goes
@@ -43,6 +54,10 @@ export class ConversationView {
     this.id = null;
     this.detail = null;
     this.attachment = null;  // {type: product|discount|image, value, label}
+    // Refreshes overlap under load and may answer out of order: an answer older than the one
+    // shown is dropped (it would take back a note or a cart change just shown).
+    this.asked = 0;
+    this.shown = 0;
     this.build();
   }
 
@@ -54,6 +69,9 @@ export class ConversationView {
     this.cartBox = el("div", { class: "cart-box" });
     this.timeline = el("ol", { class: "timeline", "aria-label": "Timeline", tabindex: "0" });
     this.destination = el("p", { class: "destination", id: "reply-destination" });
+    // The customer's local time, kept ticking between refreshes (a minute is enough to see).
+    this.localTime = el("time", { class: "local-time" });
+    setInterval(() => this.tickLocalTime(), 15_000);
 
     // The subject (staff with the messaging permission only).
     this.subjectInput = el("input", { id: "subject", maxlength: 255, autocomplete: "off",
@@ -139,6 +157,7 @@ export class ConversationView {
   async refresh() {
     const id = this.id;
     if (!id) return;
+    const asked = ++this.asked;
     let detail;
     try {
       detail = await get(`/conversations/${id}`);
@@ -148,6 +167,8 @@ export class ConversationView {
       return;
     }
     if (id !== this.id) return;  // another conversation was chosen meanwhile
+    if (asked < this.shown) return;  // a newer answer is on the page already
+    this.shown = asked;
     const first = this.detail === null;
     this.detail = detail;
     this.render(first);
@@ -189,8 +210,12 @@ export class ConversationView {
       fill(this.subjectBox);
     }
 
+    const off = d.cart?.discount;
+    const minus = "\u2212\u2060";  // a minus sign that never wraps away from its amount
     fill(this.cartBox, d.cart ? el("div", { class: "cart", "aria-label": "Cart" },
       el("strong", { text: `Cart ${money(d.cart.subtotal, d.cart.currency)}` }),
+      off ? el("span", { class: "cart-discount",
+                         text: ` \u00b7 discount ${off.code} (${minus}${money(off.amount, d.cart.currency)})` }) : null,
       el("ul", {}, d.cart.items.map((i) => el("li", { text: `${i.quantity} \u00d7 ${i.title}` })))) : null);
 
     fill(this.timeline, d.timeline.length
@@ -301,7 +326,7 @@ export class ConversationView {
     const d = this.detail;
     const c = d.customer;
     const place = [c.location?.city, c.location?.country].filter(Boolean).join(", ");
-    const local = c.timezone ? localTimeIn(c.timezone) : null;
+    this.tickLocalTime();
     fill(this.profileInfo,
       el("div", { class: "profile-head" },
         el("span", { class: "avatar", "aria-hidden": "true", text: initials(customerName(c)) }),
@@ -311,8 +336,8 @@ export class ConversationView {
       el("dl", { class: "facts" },
         el("dt", { text: "Customer" }), el("dd", { text: c.kind === "returning" ? "Returning customer" : "New customer" }),
         place ? [el("dt", { text: "Location" }), el("dd", { text: place })] : null,
-        local ? [el("dt", { text: "Local time" }), el("dd", { text: `${local} (${c.timezone})` })] : null,
-        c.locale ? [el("dt", { text: "Language" }), el("dd", { text: c.locale })] : null),
+        this.localTime.textContent ? [el("dt", { text: "Local time" }), el("dd", {}, this.localTime)] : null,
+        c.locale ? [el("dt", { text: "Language" }), el("dd", { class: "language", title: c.locale, text: languageName(c.locale) })] : null),
       el("h3", { text: "Recent orders" }),
       c.recent_orders.length
         ? el("ul", { class: "orders" }, c.recent_orders.map((o) => el("li", {},
@@ -326,6 +351,14 @@ export class ConversationView {
             el("p", { class: "text", text: n.text }),
             el("span", { class: "muted", text: `${n.staff_name || n.staff_id} \u00b7 ${shortTime(n.created_at)}` }))))
         : el("p", { class: "muted", text: "No notes yet." }));
+  }
+
+  /** The customer's local time now, in their time zone ("Fri 14:05 (Europe/Zurich)"). */
+  tickLocalTime() {
+    const zone = this.detail?.customer?.timezone;
+    const local = zone ? localTimeIn(zone) : null;
+    this.localTime.textContent = local ? `${local} (${zone})` : "";
+    if (local) this.localTime.setAttribute("data-zone", zone);
   }
 
   // --- acting ------------------------------------------------------------------------------

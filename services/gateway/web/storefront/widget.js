@@ -7,7 +7,8 @@
  * not mix), lets the customer start a chat (name, email) and write, shows the shop's replies as
  * they arrive (Server-Sent Events, with a slow poll as a safety net), and tells the shop the
  * customer is here (page_view, a heartbeat while the page is visible, `left` when the page is
- * hidden for good) once they have a chat. Customers cannot send images here.
+ * hidden for good) once they have a chat. Customers cannot send images here. A new chat tells
+ * the shop the browser's time zone and language, so the merchant sees the customer's local time.
  *
  * Everything the customer or the shop wrote is put on the page as text (textContent), never as
  * HTML; links and images only ever get http(s) addresses.
@@ -247,6 +248,17 @@
     if (atEnd || pending.length) scrollToEnd();
   }
 
+  /** Where and in which language the customer is, as their browser says (or nothing). */
+  function whereabouts() {
+    var found = {};
+    try {
+      var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone) found.timezone = zone;
+    } catch (e) { /* no Intl: nothing to tell */ }
+    if (navigator.language) found.locale = navigator.language;
+    return found;
+  }
+
   // --- talking to the shop ------------------------------------------------------------------
 
   function saveSession(value) {
@@ -313,7 +325,18 @@
     }
     var payload = { visitor_id: visitorId, name: name };
     if (email) payload.email = email;
-    request("POST", shopPath + "/chats", payload).then(function (value) {
+    var where = whereabouts();
+    var withWhere = Object.assign({}, payload, where);
+    request("POST", shopPath + "/chats", withWhere).catch(function (error) {
+      // A time zone or language the shop does not know never stands in the way of a chat:
+      // once more without what was refused (the answer names the field).
+      var refused = Object.keys(where).filter(function (field) {
+        return error.message.indexOf(field + ":") !== -1;
+      });
+      if (error.status !== 422 || !refused.length) throw error;
+      refused.forEach(function (field) { delete withWhere[field]; });
+      return request("POST", shopPath + "/chats", withWhere);
+    }).then(function (value) {
       saveSession(value);
       showBody();
       connectEvents();
