@@ -49,6 +49,7 @@ ENDPOINTS = {
     ("put", "/api/v1/settings/assignment"),
     ("get", "/api/v1/me/availability"),
     ("put", "/api/v1/me/availability"),
+    ("get", "/api/v1/reports/conversations"),
 }
 #: Signing in needs no credentials (it makes them).
 SIGN_IN = {key for key in ENDPOINTS if key[1].startswith("/api/v1/session")}
@@ -73,6 +74,7 @@ ERRORS = {
     ("post", "/api/v1/privacy/customers/redact"): {"401", "403", "422", "503"},
     ("put", "/api/v1/settings/assignment"): {"401", "403", "422"},
     ("put", "/api/v1/me/availability"): {"401", "403", "422"},
+    ("get", "/api/v1/reports/conversations"): {"401", "422"},
 }
 
 
@@ -115,7 +117,7 @@ async def test_the_openapi_document_describes_every_endpoint(stack):
     assert "HTTPValidationError" not in schemas
     tags = {t["name"] for t in document["tags"]}
     assert tags == {"conversations", "conversation commands", "staff", "saved replies", "catalog",
-                    "channels", "sign-in", "privacy", "assignment"}
+                    "channels", "sign-in", "privacy", "assignment", "reports"}
 
     for key, operation in operations.items():
         if key in SIGN_IN:

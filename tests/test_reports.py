@@ -3,6 +3,7 @@ day, staff, channel and topic, staff replies, first response times, orders that 
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,6 +15,7 @@ from tests.conftest import eventually
 from tests.helpers import chat_message, new_shop, unique
 from tests.messenger_support import order_event, publish_order
 from tests.test_api_support import client
+from tests.test_browser_support import UI_TIMEOUT_MS, expect, merchant_page, requires_browser
 
 BERLIN = ZoneInfo("Europe/Berlin")  # the demo shop's time zone
 
@@ -112,3 +114,27 @@ async def test_a_scripted_week(stack, producer, db):
         bad = await ava.get("/reports/conversations", params={"from": str(today),
                                                               "to": str(today - timedelta(1))})
         assert bad.status_code == 422 and "after" in bad.json()["detail"]
+
+
+@requires_browser
+async def test_the_inbox_reports_page(browser, stack, producer, db):
+    shop = await new_shop(producer, db, with_passwords=True)
+    for _ in range(2):
+        await producer.send_and_wait(CHAT_INBOUND, chat_message(shop.shop_id, text="Hello!"))
+    await eventually(lambda: db.fetchval(
+        "SELECT count(*) = 2 FROM conversations WHERE shop_id = $1", shop.shop_id))
+    inbox = await merchant_page(browser, stack["gateway"].url, shop, "ava")
+    await inbox.get_by_role("button", name="Reports").click()
+    dialog = inbox.get_by_role("dialog", name="Conversation reports")
+    totals = dialog.get_by_label("Totals for the period")
+    await expect(totals.locator('[data-figure="new_conversations"]')).to_have_text(
+        "2", timeout=UI_TIMEOUT_MS)
+    await expect(totals.locator('[data-figure="first_response_median_seconds"]')).to_have_text(
+        "\u2013")
+    chart = dialog.locator('.report-chart[data-figure="new_conversations"] li')
+    await expect(chart).to_have_count(1)  # one day
+    await dialog.get_by_label("Group by").select_option("channel")
+    await expect(chart).to_have_text([re.compile(r"online store chat\s*2")],
+                                     timeout=UI_TIMEOUT_MS)
+    width = await chart.locator(".bar").evaluate("b => b.style.width")
+    assert width == "100%"

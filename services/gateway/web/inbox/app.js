@@ -3,6 +3,7 @@
 
 import { ConversationView, channelName, customerName, onlineBadge } from "./conversation.js";
 import { manageSavedReplies } from "./dialogs.js";
+import { showReports } from "./reports.js";
 import {
   debounce, del, el, fill, get, keepFocus, post, put, query, session, setTimeZone, shortTime,
   topicName, whenUnauthorized,
@@ -247,6 +248,13 @@ $("filter-unassigned").addEventListener("change", () => {
 $("filter-unread").addEventListener("change", () => loadList());
 $("more").addEventListener("click", () => loadList({ append: true }));
 $("saved-replies-button").addEventListener("click", () => manageSavedReplies());
+$("reports-button").addEventListener("click", async () => {
+  let staff = new Map();
+  try {
+    staff = new Map((await get("/staff/assignable")).items.map((s) => [s.staff_id, s.name]));
+  } catch { /* the report names staff by id then */ }
+  showReports(staff);
+});
 
 // Keyboard: j / k (or arrows in the list) move between conversations.
 $("conversation-list").addEventListener("keydown", (event) => {
