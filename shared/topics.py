@@ -38,6 +38,7 @@ CLASSIFIER_TAGS = "classifier.tags"
 PRESENCE_CHANGES = "presence.changes"
 MESSENGER_EVENTS = "messenger.events"
 PRIVACY_REQUESTS = "privacy.requests"
+INBOX_ASSIGNMENT = "inbox.assignment"
 OUTBOUND_TOPICS = {channel: outbound_topic(channel) for channel in CHANNELS}
 
 
@@ -94,6 +95,8 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(CLASSIFIER_TAGS, c.TopicTag, "topics of customer messages"),
         TopicSpec(PRESENCE_CHANGES, c.PresenceChanged, "visitors coming online, going offline"),
         TopicSpec(MESSENGER_EVENTS, c.MessengerEvent, "Messenger webhooks other than messages"),
+        TopicSpec(INBOX_ASSIGNMENT, c.AssignmentNudge,
+                  "staff availability and assignment settings changed (assign the waiting)"),
         TopicSpec(PRIVACY_REQUESTS, c.PrivacyRequest,
                   "customer data requests and erasures, shop erasures"),
         *(

@@ -45,6 +45,11 @@ ENDPOINTS = {
     ("get", "/api/v1/privacy/requests"),
     ("get", "/api/v1/privacy/requests/{data_request_id}/export"),
     ("post", "/api/v1/privacy/customers/redact"),
+    ("get", "/api/v1/settings/assignment"),
+    ("put", "/api/v1/settings/assignment"),
+    ("get", "/api/v1/me/availability"),
+    ("put", "/api/v1/me/availability"),
+    ("get", "/api/v1/reports/conversations"),
 }
 #: Signing in needs no credentials (it makes them).
 SIGN_IN = {key for key in ENDPOINTS if key[1].startswith("/api/v1/session")}
@@ -67,6 +72,9 @@ ERRORS = {
     ("get", "/api/v1/privacy/requests"): {"401", "403"},
     ("get", "/api/v1/privacy/requests/{data_request_id}/export"): {"401", "403", "404"},
     ("post", "/api/v1/privacy/customers/redact"): {"401", "403", "422", "503"},
+    ("put", "/api/v1/settings/assignment"): {"401", "403", "422"},
+    ("put", "/api/v1/me/availability"): {"401", "403", "422"},
+    ("get", "/api/v1/reports/conversations"): {"401", "422"},
 }
 
 
@@ -109,7 +117,7 @@ async def test_the_openapi_document_describes_every_endpoint(stack):
     assert "HTTPValidationError" not in schemas
     tags = {t["name"] for t in document["tags"]}
     assert tags == {"conversations", "conversation commands", "staff", "saved replies", "catalog",
-                    "channels", "sign-in", "privacy"}
+                    "channels", "sign-in", "privacy", "assignment", "reports"}
 
     for key, operation in operations.items():
         if key in SIGN_IN:

@@ -43,6 +43,8 @@ TAGS = [
     {"name": "saved replies", "description": "Per-shop snippets with placeholders."},
     {"name": "catalog", "description": "Products and discount codes to share in a reply."},
     {"name": "channels", "description": "The shop's Messenger channel and order-update consents."},
+    {"name": "reports", "description": "Conversation figures over a period."},
+    {"name": "assignment", "description": "Automatic assignment and staff availability."},
     {"name": "privacy", "description": "Customer data requests and erasures (`customer_privacy`)."},
 ]
 

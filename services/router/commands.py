@@ -14,8 +14,9 @@ import asyncpg
 
 from services.router import queries as q
 from services.router import shop_queries as sq
+from services.router.assignment import Assigner
 from services.router.entries import TimelineEntry
-from services.router.metrics import COMMANDS_REJECTED, REPLIES
+from services.router.metrics import COMMANDS_REJECTED, FIRST_RESPONSE, REPLIES
 from services.router.order_updates import OrderUpdates
 from services.router.rules import reply_preview
 from services.router.timeline import Timeline
@@ -42,16 +43,22 @@ from shared.rules import (
     reply_path,
 )
 
+#: Commands after which a waiting conversation may be assigned: a place freed (closed,
+#: unassigned, given to someone else), or a conversation reopened without an assignee.
+FREES_OR_NEEDS_AN_ASSIGNEE = frozenset({AssignCommand, UnassignCommand, SetStatusCommand})
+
 CommandHandler = Callable[[asyncpg.Connection, asyncpg.Record, Any], Awaitable[None]]
 
 
 class Commands:
     def __init__(
-        self, timeline: Timeline, order_updates: OrderUpdates, presence_timeout: timedelta
+        self, timeline: Timeline, order_updates: OrderUpdates, presence_timeout: timedelta,
+        assigner: Assigner,
     ) -> None:
         self.timeline = timeline
         self.order_updates = order_updates
         self.presence_timeout = presence_timeout
+        self.assigner = assigner
         self.handlers: dict[type, CommandHandler] = {
             ReplyCommand: self._reply,
             AssignCommand: self._assign,
@@ -81,6 +88,8 @@ class Commands:
             except RuleViolation as exc:
                 COMMANDS_REJECTED.labels(command.type).inc()
                 raise Rejected(str(exc)) from exc
+            if type(command) in FREES_OR_NEEDS_AN_ASSIGNEE:
+                await self.assigner.assign_waiting(conn, command.shop_id)
 
     async def _command_item(
         self,
@@ -193,6 +202,11 @@ class Commands:
             raise RuleViolation("the customer's data was erased: there is nobody to answer")
         now = datetime.now(UTC)
         content = await self._reply_content(conn, command, now)
+        waited_since = await q.first_customer_message_without_staff_reply(
+            conn, conversation["conversation_id"])
+        if waited_since is not None:
+            FIRST_RESPONSE.labels(conversation["channel"]).observe(
+                max(0.0, (now - waited_since).total_seconds()))
         message_id = derived_id("message", command.shop_id, command.command_id)
         online = customer_is_online(conversation["customer_online"],
                                     conversation["last_customer_message_at"], now,

@@ -9,6 +9,7 @@ import asyncpg
 
 from services.router import queries as q
 from services.router import shop_queries as sq
+from services.router.assignment import Assigner
 from services.router.entries import TimelineEntry
 from services.router.ingest import require_known_shops, store_customer_messages
 from services.router.metrics import DELIVERY_RESULTS, HELD_RELEASED
@@ -39,15 +40,20 @@ class Router:
     """The handlers of the router's topics but the merchant's commands (commands.py) and
     Messenger's events (order_updates.py); all three write through the one `Timeline`."""
 
-    def __init__(self, timeline: Timeline, order_updates: OrderUpdates) -> None:
+    def __init__(self, timeline: Timeline, order_updates: OrderUpdates, assigner: Assigner
+                 ) -> None:
         self.timeline = timeline
         self.order_updates = order_updates
+        self.assigner = assigner
 
     # --- customer messages ------------------------------------------------------------------------
 
     async def on_chat_inbound(self, conn: asyncpg.Connection, events: list[ChatInbound]) -> None:
         for event, refused in await store_customer_messages(conn, self.timeline.outbox, events):
             await self._refuse_attachments(conn, event, refused)
+        # New and reopened conversations wait for an assignee, if the shop assigns them.
+        for shop_id in sorted({e.shop_id for e in events}):
+            await self.assigner.assign_waiting(conn, shop_id)
 
     async def _refuse_attachments(
         self, conn: asyncpg.Connection, event: ChatInbound, refused: list[Any]

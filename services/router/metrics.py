@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 
 CUSTOMER_MESSAGES = Counter(
     "router_customer_messages_total", "Customer messages stored, by channel.", ["channel"]
@@ -23,4 +23,10 @@ DELIVERY_RESULTS = Counter(
 )
 COMMANDS_REJECTED = Counter(
     "router_commands_rejected_total", "Merchant commands refused by the rules, by type.", ["type"]
+)
+FIRST_RESPONSE = Histogram(
+    "router_first_response_seconds",
+    "From a conversation's first customer message to its first staff reply, by channel.",
+    ["channel"],
+    buckets=(10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200),
 )

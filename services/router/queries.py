@@ -169,6 +169,18 @@ async def record_delivery(
 # --- conversation commands -----------------------------------------------------------------------
 
 
+async def first_customer_message_without_staff_reply(
+    conn: asyncpg.Connection, conversation_id: uuid.UUID
+) -> datetime | None:
+    """When the customer first wrote, if no staff member has answered yet (else None)."""
+    return await conn.fetchval(
+        """SELECT min(sent_at) FROM messages WHERE conversation_id = $1 AND author = 'customer'
+           HAVING NOT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1
+                                AND author = 'staff')""",
+        conversation_id,
+    )
+
+
 async def assign(
     conn: asyncpg.Connection, conversation_id: uuid.UUID, staff_id: str | None
 ) -> None:

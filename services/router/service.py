@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.router import shop_queries as sq
+from services.router.assignment import Assigner
 from services.router.commands import Commands
 from services.router.handlers import Router
 from services.router.order_updates import OrderUpdates
@@ -16,6 +17,7 @@ from shared.topics import (
     CHAT_INBOUND,
     CLASSIFIER_TAGS,
     DELIVERY_RESULTS,
+    INBOX_ASSIGNMENT,
     INBOX_COMMANDS,
     MESSENGER_EVENTS,
     ORDERS_EVENTS,
@@ -33,10 +35,12 @@ def build(service: Service) -> None:
     # One timeline (and outbox) for every handler that writes to a conversation.
     timeline = Timeline(service.outbox)
     order_updates = OrderUpdates(timeline)
+    assigner = Assigner(timeline)
     commands = Commands(
-        timeline, order_updates, timedelta(seconds=service.settings.presence_timeout_seconds)
+        timeline, order_updates, timedelta(seconds=service.settings.presence_timeout_seconds),
+        assigner,
     )
-    router = Router(timeline, order_updates)
+    router = Router(timeline, order_updates, assigner)
     service.consume(
         [
             Subscription(CHAT_INBOUND, router.on_chat_inbound),
@@ -51,6 +55,7 @@ def build(service: Service) -> None:
             Subscription(SHOP_STAFF, Router.upserting(sq.upsert_staff)),
             Subscription(SHOP_PRODUCTS, Router.upserting(sq.upsert_product)),
             Subscription(SHOP_DISCOUNTS, Router.upserting(sq.upsert_discount)),
+            Subscription(INBOX_ASSIGNMENT, assigner.on_nudges),
             Subscription(PRIVACY_REQUESTS, Privacy(service.outbox).on_requests),
         ]
     )

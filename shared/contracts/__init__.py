@@ -23,6 +23,7 @@ from shared.contracts.ingress import (
     UnassignCommand,
 )
 from shared.contracts.internal import (
+    AssignmentNudge,
     DeliveryResult,
     OutboundContent,
     OutboundMessage,
@@ -51,6 +52,7 @@ __all__ = [
     "ActivityEvent",
     "AddNoteCommand",
     "AssignCommand",
+    "AssignmentNudge",
     "Attachment",
     "Cart",
     "CartDiscount",

@@ -142,3 +142,17 @@ class DeliveryResult(Event):
     @property
     def key(self) -> str:
         return f"{self.shop_id}:{self.conversation_id}"
+
+
+class AssignmentNudge(Event):
+    """Something changed that may let waiting conversations be assigned: a staff member's
+    availability, the shop's assignment settings (topic `inbox.assignment`). Key: `shop_id`."""
+
+    shop_id: ShopId
+    reason: Literal["availability", "settings"]
+    staff_id: Id | None = None
+    at: UtcTime
+
+    @property
+    def key(self) -> str:
+        return self.shop_id

@@ -7,11 +7,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.gateway.api import (
+    assignment,
     catalog,
     channels,
     commands,
     conversations,
     privacy,
+    reports,
     saved_replies,
     session,
     staff,
@@ -24,7 +26,8 @@ router = APIRouter(
     # operationIds are the handlers' names: list_conversations, reply, create_saved_reply…
     generate_unique_id_function=lambda route: route.name,
 )
-for part in (session, conversations, commands, staff, saved_replies, catalog, channels, privacy):
+for part in (session, conversations, commands, staff, saved_replies, catalog, channels, privacy,
+             assignment, reports):
     router.include_router(part.router)
 
 __all__ = ["router"]

@@ -3,8 +3,9 @@
 
 import { ConversationView, channelName, customerName, onlineBadge } from "./conversation.js";
 import { manageSavedReplies } from "./dialogs.js";
+import { showReports } from "./reports.js";
 import {
-  debounce, del, el, fill, get, keepFocus, post, query, session, setTimeZone, shortTime,
+  debounce, del, el, fill, get, keepFocus, post, put, query, session, setTimeZone, shortTime,
   topicName, whenUnauthorized,
 } from "./lib.js";
 
@@ -59,9 +60,28 @@ async function enter(signed) {
     back: () => { location.hash = "#/"; },
   });
   updateNotificationButton();
+  await showAvailability(me);
   connectLive();
   await route();
 }
+
+/** Staff who can be assigned say whether automatic assignment may give them conversations. */
+async function showAvailability(me) {
+  $("availability").hidden = !me.can_be_assigned;
+  if (me.can_be_assigned) $("available").checked = (await get("/me/availability")).available;
+}
+
+$("available").addEventListener("change", async () => {
+  const available = $("available").checked;
+  try {
+    await put("/me/availability", { available });
+    toast(available ? "You are available: new conversations can come to you."
+      : "You are away: no new conversations come to you.");
+  } catch (e) {
+    $("available").checked = !available;
+    toast(e.message, true);
+  }
+});
 
 function showSignIn(message = "", note = "") {
   session.csrfToken = null;
@@ -228,6 +248,13 @@ $("filter-unassigned").addEventListener("change", () => {
 $("filter-unread").addEventListener("change", () => loadList());
 $("more").addEventListener("click", () => loadList({ append: true }));
 $("saved-replies-button").addEventListener("click", () => manageSavedReplies());
+$("reports-button").addEventListener("click", async () => {
+  let staff = new Map();
+  try {
+    staff = new Map((await get("/staff/assignable")).items.map((s) => [s.staff_id, s.name]));
+  } catch { /* the report names staff by id then */ }
+  showReports(staff);
+});
 
 // Keyboard: j / k (or arrows in the list) move between conversations.
 $("conversation-list").addEventListener("keydown", (event) => {

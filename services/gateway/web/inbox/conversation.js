@@ -277,7 +277,9 @@ export class ConversationView {
     const d = item.data || {};
     switch (item.kind) {
       case "status_changed": return `${who} ${d.status === "closed" ? "closed" : "reopened"} the conversation`;
-      case "assigned": return `${who} assigned this to ${d.assignee_name || d.assignee_staff_id}`;
+      case "assigned":
+        if (d.automatic) return `Assigned automatically to ${d.assignee_name || d.assignee_staff_id}`;
+        return `${who} assigned this to ${d.assignee_name || d.assignee_staff_id}`;
       case "unassigned": return `${who} unassigned this`;
       case "subject_changed": return `${who} changed the subject`;
       case "marked_unread": return `${who} marked this unread`;

@@ -4,7 +4,7 @@
 
 import { ApiError, debounce, del, el, fill, get, post, put } from "./lib.js";
 
-function dialogShell(title, { wide = false } = {}) {
+export function dialogShell(title, { wide = false } = {}) {
   const opener = document.activeElement;
   const heading = el("h2", { id: `dialog-title-${Date.now()}`, text: title });
   const close = el("button", { type: "button", class: "quiet close", "aria-label": "Close", text: "\u00d7" });
