@@ -295,3 +295,21 @@ _ORDER_STATUS = {
 def order_status(event_type: str) -> str:
     """The status a merchant sees for an order after this life-cycle event."""
     return _ORDER_STATUS[event_type]
+
+
+# --- blocking -------------------------------------------------------------------------------------
+
+
+def customer_identities(
+    channel: str, thread_ref: str | None, visitor_id: str | None, email: str | None
+) -> list[str]:
+    """How a customer is recognised in a shop, for blocking: the thread on its channel (a
+    Messenger person, an email thread), the store visitor, the email address."""
+    found = []
+    if thread_ref and not thread_ref.startswith("redacted:"):
+        found.append(f"thread:{channel}:{thread_ref}")
+    if visitor_id:
+        found.append(f"visitor:{visitor_id}")
+    if email and email.strip():
+        found.append(f"email:{email.strip().lower()}")
+    return found

@@ -67,7 +67,7 @@ _ROW_COLUMNS = """
     c.topics, c.created_at, c.last_message_at, c.last_message_preview, c.visitor_id,
     c.customer_name, c.customer_email, c.customer_id, c.customer_locale, c.customer_city,
     c.customer_country, c.customer_timezone, c.customer_online, c.last_customer_message_at,
-    c.redacted_at,
+    c.redacted_at, c.blocked_at, c.blocked_reason,
     c.assignee_staff_id, a.name AS assignee_name,
     k.currency AS cart_currency, k.subtotal AS cart_subtotal, k.items AS cart_items,
     k.discount AS cart_discount

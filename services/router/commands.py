@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from services.router import blocking
 from services.router import queries as q
 from services.router import shop_queries as sq
 from services.router.assignment import Assigner
@@ -23,6 +24,7 @@ from services.router.timeline import Timeline
 from shared.contracts import (
     AddNoteCommand,
     AssignCommand,
+    BlockCommand,
     MarkUnreadCommand,
     OutboundContent,
     ReplyCommand,
@@ -30,6 +32,7 @@ from shared.contracts import (
     SetSubjectCommand,
     TurnOffOrderUpdatesCommand,
     UnassignCommand,
+    UnblockCommand,
 )
 from shared.ids import derived_id
 from shared.kafka.consumer import Rejected
@@ -68,6 +71,8 @@ class Commands:
             SetSubjectCommand: self._set_subject,
             AddNoteCommand: self._add_note,
             TurnOffOrderUpdatesCommand: self._turn_off_order_updates,
+            BlockCommand: self._block,
+            UnblockCommand: self._unblock,
         }
 
     async def on_command(self, conn: asyncpg.Connection, commands: list[Any]) -> None:
@@ -137,6 +142,20 @@ class Commands:
         await q.set_status(conn, conversation["conversation_id"], command.status)
         await self._command_item(conn, conversation, command, "status_changed",
                                  {"status": command.status})
+
+    async def _block(
+        self, conn: asyncpg.Connection, conversation: asyncpg.Record, command: BlockCommand
+    ) -> None:
+        await blocking.block(conn, conversation, command.reason, command.staff_id,
+                             datetime.now(UTC))
+        await self._command_item(conn, conversation, command, "blocked",
+                                 {"reason": command.reason})
+
+    async def _unblock(
+        self, conn: asyncpg.Connection, conversation: asyncpg.Record, command: UnblockCommand
+    ) -> None:
+        await blocking.unblock(conn, conversation)
+        await self._command_item(conn, conversation, command, "unblocked")
 
     async def _mark_unread(
         self, conn: asyncpg.Connection, conversation: asyncpg.Record, command: MarkUnreadCommand

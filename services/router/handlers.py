@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from services.router import blocking
 from services.router import queries as q
 from services.router import shop_queries as sq
 from services.router.assignment import Assigner
@@ -49,6 +50,12 @@ class Router:
     # --- customer messages ------------------------------------------------------------------------
 
     async def on_chat_inbound(self, conn: asyncpg.Connection, events: list[ChatInbound]) -> None:
+        blocked = await blocking.blocked_reasons(conn, events)
+        if blocked:
+            # Refused with the reason (the consume loop then takes the batch one event at a
+            # time and dead-letters this one): never stored, shown or notified.
+            first = min(blocked)
+            raise Rejected(f"the customer is blocked in this shop: {blocked[first]}")
         for event, refused in await store_customer_messages(conn, self.timeline.outbox, events):
             await self._refuse_attachments(conn, event, refused)
         # New and reopened conversations wait for an assignee, if the shop assigns them.

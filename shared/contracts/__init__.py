@@ -7,6 +7,7 @@ from shared.contracts.ingress import (
     AddNoteCommand,
     AssignCommand,
     Attachment,
+    BlockCommand,
     Cart,
     CartDiscount,
     CartEvent,
@@ -21,6 +22,7 @@ from shared.contracts.ingress import (
     SetSubjectCommand,
     TurnOffOrderUpdatesCommand,
     UnassignCommand,
+    UnblockCommand,
 )
 from shared.contracts.internal import (
     AssignmentNudge,
@@ -54,6 +56,7 @@ __all__ = [
     "AssignCommand",
     "AssignmentNudge",
     "Attachment",
+    "BlockCommand",
     "Cart",
     "CartDiscount",
     "CartEvent",
@@ -90,4 +93,5 @@ __all__ = [
     "TopicTag",
     "TurnOffOrderUpdatesCommand",
     "UnassignCommand",
+    "UnblockCommand",
 ]

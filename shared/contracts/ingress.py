@@ -212,6 +212,18 @@ class TurnOffOrderUpdatesCommand(CommandBase):
     order_id: Id
 
 
+class BlockCommand(CommandBase):
+    """Block the conversation's customer: their identities on its channel open or continue no
+    conversation in this shop."""
+
+    type: Literal["block"]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class UnblockCommand(CommandBase):
+    type: Literal["unblock"]
+
+
 InboxCommand = Annotated[
     ReplyCommand
     | AssignCommand
@@ -220,7 +232,9 @@ InboxCommand = Annotated[
     | SetSubjectCommand
     | MarkUnreadCommand
     | AddNoteCommand
-    | TurnOffOrderUpdatesCommand,
+    | TurnOffOrderUpdatesCommand
+    | BlockCommand
+    | UnblockCommand,
     Field(discriminator="type"),
 ]
 INBOX_COMMAND = TypeAdapter(InboxCommand)

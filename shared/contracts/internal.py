@@ -21,6 +21,8 @@ TimelineKind = Literal[
     "delivery_failed",
     "attachment_refused",
     "order_updates_off",
+    "blocked",
+    "unblocked",
 ]
 
 

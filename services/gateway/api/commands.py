@@ -29,12 +29,14 @@ from services.gateway.api.saved_replies import expand_saved_reply
 from shared.contracts import (
     AddNoteCommand,
     AssignCommand,
+    BlockCommand,
     MarkUnreadCommand,
     ReplyCommand,
     SetStatusCommand,
     SetSubjectCommand,
     TurnOffOrderUpdatesCommand,
     UnassignCommand,
+    UnblockCommand,
 )
 from shared.rules import (
     DiscountFacts,
@@ -99,6 +101,14 @@ class SubjectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: str = Field(max_length=255, description="an empty subject clears it")
+
+
+class BlockIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=500)] = Field(
+        description="why (kept with the block; the customer is not told)")
 
 
 class NoteIn(BaseModel):
@@ -233,3 +243,17 @@ async def turn_off_order_updates(
         raise HTTPException(422, f"order {body.order_id!r} does not exist in this shop")
     return await send_command(request, staff, conversation, TurnOffOrderUpdatesCommand,
                               order_id=body.order_id)
+
+
+@_command(
+    "block",
+    "Block the customer: on this channel they can open or continue no conversation in the shop",
+    404, 422, 503,
+)
+async def block(request: Request, staff: Staff, conversation_id: str, body: BlockIn) -> Accepted:
+    return await command_on(request, staff, conversation_id, BlockCommand, reason=body.reason)
+
+
+@_command("unblock", "Unblock the customer", 404, 503)
+async def unblock(request: Request, staff: Staff, conversation_id: str) -> Accepted:
+    return await command_on(request, staff, conversation_id, UnblockCommand)

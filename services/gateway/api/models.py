@@ -76,6 +76,9 @@ class ConversationRow(BaseModel):
     last_message_at: datetime | None
     last_message_preview: str | None
     cart: CartHeader | None = Field(description="null when the customer has no active cart")
+    blocked: bool = Field(False, description="the customer is blocked: on this channel they "
+                          "can open or continue no conversation in the shop")
+    blocked_reason: str | None = None
 
 
 class ConversationPage(BaseModel):
@@ -189,6 +192,8 @@ def row_fields(row: asyncpg.Record, presence_timeout: timedelta) -> dict[str, An
         "last_message_at": row["last_message_at"],
         "last_message_preview": row["last_message_preview"],
         "cart": _cart(row),
+        "blocked": row["blocked_at"] is not None,
+        "blocked_reason": row["blocked_reason"],
     }
 
 

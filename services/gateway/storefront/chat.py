@@ -40,6 +40,7 @@ from shared.contracts import ChatInbound
 from shared.contracts.base import Email, LanguageTag, TimeZoneName
 from shared.ids import derived_id
 from shared.links import valid_signature
+from shared.rules import customer_identities
 from shared.topics import CHAT_INBOUND
 
 #: Most messages a thread read returns (the newest).
@@ -66,6 +67,17 @@ class StartChatIn(BaseModel):
         default=None, description="the browser's language, a BCP 47 tag (de-CH)")
 
 
+#: What a blocked customer reads in the widget (the merchant's reason is not shown to them).
+BLOCKED = "This shop is not taking messages from you in this chat."
+
+
+async def refuse_blocked(request: Request, shop_id: str, channel: str, thread_ref: str | None,
+                         visitor_id: str | None, email: str | None) -> None:
+    identities = customer_identities(channel, thread_ref, visitor_id, email)
+    if identities and await sq.blocked_reason(pool(request), shop_id, identities) is not None:
+        raise HTTPException(403, BLOCKED)
+
+
 @router.post(API + "/shops/{shop_id}/chats", response_model=ChatSession, status_code=201)
 async def start_chat(request: Request, shop_id: str) -> ChatSession:
     """A new thread for this visitor: nothing is published until the first message."""
@@ -74,6 +86,7 @@ async def start_chat(request: Request, shop_id: str) -> ChatSession:
     rate_limit(request, "chat", client_address(request))
     body = parse(StartChatIn, raw)
     thread_ref = f"web-{secrets.token_urlsafe(18)}"
+    await refuse_blocked(request, shop_id, CHANNEL, None, body.visitor_id, body.email)
     customer = Customer(name=body.name, email=body.email, timezone=body.timezone,
                         locale=body.locale)
     return new_session(request, shop_id, thread_ref, body.visitor_id, customer)
@@ -137,6 +150,8 @@ async def post_message(request: Request, chat: CurrentChat) -> Posted:
     rate_limit(request, "message", chat.thread_ref)
     body = parse(MessageIn, raw)
     await shop(request, chat.shop_id)
+    await refuse_blocked(request, chat.shop_id, CHANNEL, chat.thread_ref, chat.visitor_id,
+                         chat.customer.email)
     event_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     customer = chat.customer.model_dump(exclude_none=True)

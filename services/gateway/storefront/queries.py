@@ -54,3 +54,10 @@ async def thread(
            ) thread ORDER BY at DESC, message_id LIMIT $4""",
         conversation_id, shop_id, thread_ref, limit,
     )
+
+
+async def blocked_reason(pool: asyncpg.Pool, shop_id: str, identities: list[str]) -> str | None:
+    """Why one of these identities is blocked in the shop, if one is."""
+    return await pool.fetchval(
+        "SELECT reason FROM blocked_identities WHERE shop_id = $1 AND identity = ANY($2::text[]) "
+        "LIMIT 1", shop_id, identities)

@@ -199,7 +199,14 @@ export class ConversationView {
         el("button", { type: "button", class: "quiet", "data-key": "status", text: d.status === "open" ? "Close" : "Reopen",
                        onclick: () => this.setStatus(d.status === "open" ? "closed" : "open") }),
         el("button", { type: "button", class: "quiet", "data-key": "unread", text: "Mark unread",
-                       onclick: () => this.act(() => post(`/conversations/${this.id}/mark-unread`), "Marked unread.") }))));
+                       onclick: () => this.act(() => post(`/conversations/${this.id}/mark-unread`), "Marked unread.") }),
+        d.blocked
+          ? el("button", { type: "button", class: "quiet", "data-key": "block", text: "Unblock",
+                           onclick: () => this.act(() => post(`/conversations/${this.id}/unblock`), "Unblocked.") })
+          : el("button", { type: "button", class: "quiet danger", "data-key": "block", text: "Block",
+                           onclick: () => this.askToBlock() })),
+      d.blocked ? el("p", { class: "blocked-banner", role: "note",
+                            text: `Blocked: ${d.blocked_reason || "no reason given"}. Their messages on this channel are refused.` }) : null));
 
     // The subject: only when the API gives it (staff with the messaging permission).
     if (me.can_see_subjects) {
@@ -283,6 +290,8 @@ export class ConversationView {
       case "unassigned": return `${who} unassigned this`;
       case "subject_changed": return `${who} changed the subject`;
       case "marked_unread": return `${who} marked this unread`;
+      case "blocked": return `${who} blocked the customer: ${d.reason || ""}`;
+      case "unblocked": return `${who} unblocked the customer`;
       case "note_added": return `${who} added a note`;
       case "order_updates_off": return `${who} turned off order updates for ${d.order_id}`;
       default: return item.text || item.kind.replaceAll("_", " ");
@@ -433,6 +442,18 @@ export class ConversationView {
       onPick: (c) => {
         this.setAttachment({ type: "discount", value: c.code, label: `Discount: ${c.code}` });
         this.text.focus();
+      },
+    });
+  }
+
+  askToBlock() {
+    prompt({
+      title: "Block this customer",
+      label: "Why (kept with the block; the customer is not told)",
+      action: "Block",
+      submit: async (reason) => {
+        if (!reason) throw new Error("Say why, for your colleagues.");
+        await this.act(() => post(`/conversations/${this.id}/block`, { reason }), "Blocked.");
       },
     });
   }
