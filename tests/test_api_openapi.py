@@ -23,6 +23,8 @@ ENDPOINTS = {
     ("put", "/api/v1/conversations/{conversation_id}/subject"),
     ("post", "/api/v1/conversations/{conversation_id}/notes"),
     ("post", "/api/v1/conversations/{conversation_id}/turn-off-order-updates"),
+    ("post", "/api/v1/conversations/{conversation_id}/block"),
+    ("post", "/api/v1/conversations/{conversation_id}/unblock"),
     ("get", "/api/v1/staff/assignable"),
     ("get", "/api/v1/me"),
     ("get", "/api/v1/saved-replies"),

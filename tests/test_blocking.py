@@ -8,6 +8,14 @@ from tests.conftest import eventually, read_topic
 from tests.helpers import chat_message, new_shop, unique
 from tests.messenger_support import messenger_shop, numeric_id
 from tests.test_api_support import client
+from tests.test_browser_support import (
+    UI_TIMEOUT_MS,
+    customer_page,
+    expect,
+    merchant_page,
+    requires_browser,
+)
+from tests.test_browser_support import start_chat as start_widget_chat
 from tests.test_storefront_api import SF, bearer, say, start_chat, storefront
 
 #: What a customer's new message would change on the conversation.
@@ -109,3 +117,28 @@ async def test_blocked_on_messenger_and_by_email_refused_with_the_reason(
     assert "phishing" in await _refused(prepared, thread)
     assert await db.fetchval("SELECT count(*) FROM conversations WHERE shop_id = $1 "
                              "AND channel = 'email'", shop.shop_id) == 1
+
+
+@requires_browser
+async def test_the_widget_says_so_and_the_inbox_shows_the_block(browser, stack, producer, db):
+    shop = await new_shop(producer, db, with_passwords=True)
+    gateway = stack["gateway"].url
+    customer = await customer_page(browser, f"{gateway}/storefront/demo?shop={shop.shop_id}")
+    await start_widget_chat(customer, "Troll", f"{unique('troll')}@example.se", "First!")
+    conversation_id = await eventually(lambda: db.fetchval(
+        "SELECT conversation_id::text FROM conversations WHERE shop_id = $1", shop.shop_id))
+    inbox = await merchant_page(browser, gateway, shop, "ava")
+    await inbox.goto(f"{gateway}/inbox/#/c/{conversation_id}")
+    await inbox.get_by_role("button", name="Block").click()
+    dialog = inbox.get_by_role("dialog", name="Block this customer")
+    await dialog.get_by_label("Why").fill("insults staff")
+    await dialog.get_by_role("button", name="Block").click()
+    await expect(inbox.locator(".blocked-banner")).to_contain_text(
+        "Blocked: insults staff", timeout=UI_TIMEOUT_MS)
+    await expect(inbox.get_by_role("button", name="Unblock")).to_be_visible()
+
+    await customer.locator("#chat-text").fill("Still here")
+    await customer.locator("#chat-text").press("Enter")
+    await expect(customer.locator(".status.error")).to_have_text(
+        "Not sent: This shop is not taking messages from you in this chat.",
+        timeout=UI_TIMEOUT_MS)
