@@ -225,3 +225,17 @@ def test_the_cart_header_shows_the_discount_code_applied():
     assert "discount" not in rules.cart_header("EUR", "189.00", items)
     assert rules.discount_applied_text("WELCOME10") == (
         "applied the discount code WELCOME10 to the cart")
+
+
+@pytest.mark.parametrize(("channel", "thread_ref", "visitor_id", "email", "identities"), [
+    ("online_store_chat", "web-1", "v-1", " Maja@Example.SE ",
+     ["thread:online_store_chat:web-1", "visitor:v-1", "email:maja@example.se"]),
+    ("messenger", "123:456", None, None, ["thread:messenger:123:456"]),
+    ("email", "<a@b>", None, "x@y.se", ["thread:email:<a@b>", "email:x@y.se"]),
+    ("email", "redacted:c-1", None, None, []),  # an erased customer has no identity left
+    ("online_store_chat", None, "v-2", "", ["visitor:v-2"]),
+])
+def test_customer_identities_for_blocking(channel, thread_ref, visitor_id, email, identities):
+    from shared.rules import customer_identities
+
+    assert customer_identities(channel, thread_ref, visitor_id, email) == identities
