@@ -16,9 +16,7 @@ loop, followed to its effects.
    lost: the open-loop rate is stepped up until a step fails;
 3. reply routing at 200 replies/s: reply command → delivery result;
 4. how the cost grows: router throughput with 1 and 2 instances; customer-message latency at a
-   fixed rate with 10k, 100k and 1M stored conversations (`--quick`: up to 100k);
-5. the classifier's step run by the shared consume loop and by the faust agent on the same
-   backlog, in turns (`benchmarks/classifier_loop.py`).
+   fixed rate with 10k, 100k and 1M stored conversations (`--quick`: up to 100k).
 """
 
 from __future__ import annotations
@@ -38,7 +36,6 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from benchmarks import classifier_loop
 from benchmarks.rest import measure_at_rest
 from benchmarks.stack import BACKBONE, Stack, start_stack
 from inbox.demo import demo_shop, publish
@@ -475,9 +472,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         rate = args.growth_rate or growth_rate(results)
         say(f"latency as conversations grow ({rate:g} msg/s, {args.step_seconds:g}s each)")
         results["growth"] = await bench_growth(sizes, rate, args.step_seconds, args.shops)
-    if wanted("classifier"):
-        say(f"classifier: consume loop and faust agent ({args.messages:,} messages, in turns)")
-        results["classifier"] = await classifier_loop.bench_classifier(args.messages, rounds=2)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["seconds"] = round(time.perf_counter() - started)
     return results
@@ -552,10 +546,6 @@ def summary(results: dict[str, Any]) -> list[str]:
             lines.append(f"{label:<46}timeline p50 / "
                          f"p99 {g['timeline_p50_ms']} / {g['timeline_p99_ms']} ms at "
                          f"{results['growth']['rate']:g}/s")
-    if "classifier" in results:
-        c = results["classifier"]
-        lines.append(classifier_loop.summary(c) + ": "
-                     + verdict(c["share"] >= classifier_loop.TARGET_SHARE))
     lost = dup = 0
     for key in ("max_rate", "growth"):
         for step in (results.get(key) or {}).get("steps" if key == "max_rate" else "sizes", []):
@@ -584,8 +574,7 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="conversations grow to 100k only (not 1M)")
     parser.add_argument("--only",
-                        help="comma-separated: raw, rest, rate, replies, scaling, growth, "
-                             "classifier")
+                        help="comma-separated: raw, rest, rate, replies, scaling, growth")
     parser.add_argument("--json", type=Path, default=ROOT / ".inbox" / "bench.json",
                         help="where to write the results (default .inbox/bench.json)")
     args = parser.parse_args(argv)

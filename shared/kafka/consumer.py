@@ -105,27 +105,6 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
 
 
-def dead_letter(record: Any, kind: str, reason: str, consumer: str, max_bytes: int
-                ) -> tuple[str, bytes, str | None, list[tuple[str, bytes]]]:
-    """The DLQ record of a consumed `record` (anything with topic, partition, offset, key and
-    value): (topic, the original bytes, key, headers with the reason and where it came from).
-    Every consumer's bad input goes there in this one shape."""
-    headers = [
-        ("dlq.reason", reason.encode("utf-8", "replace")[:4000]),
-        ("dlq.kind", kind.encode()),
-        ("dlq.topic", record.topic.encode()),
-        ("dlq.partition", str(record.partition).encode()),
-        ("dlq.offset", str(record.offset).encode()),
-        ("dlq.consumer", consumer.encode()),
-    ]
-    key = record.key.decode("utf-8", "replace") if record.key else None
-    value = record.value or b""
-    if len(value) > max_bytes:
-        value = value[:max_bytes]
-        headers.append(("dlq.truncated", b"true"))
-    return dlq_topic(record.topic), value, key, headers
-
-
 class _RevokeListener(ConsumerRebalanceListener):
     def __init__(self, loop: ConsumeLoop) -> None:
         self._loop = loop
@@ -389,11 +368,22 @@ class ConsumeLoop:
             "%s: %s event at %s[%d]@%d to DLQ: %s",
             self.name, kind, record.topic, record.partition, record.offset, reason[:300],
         )
-        topic, value, key, headers = dead_letter(
-            record, kind, reason, self.name, self._settings.kafka.max_message_bytes)
+        headers = [
+            ("dlq.reason", reason.encode("utf-8", "replace")[:4000]),
+            ("dlq.kind", kind.encode()),
+            ("dlq.topic", record.topic.encode()),
+            ("dlq.partition", str(record.partition).encode()),
+            ("dlq.offset", str(record.offset).encode()),
+            ("dlq.consumer", self.name.encode()),
+        ]
+        key = record.key.decode("utf-8", "replace") if record.key else None
+        value = record.value or b""
+        if len(value) > self._settings.kafka.max_message_bytes:
+            value = value[: self._settings.kafka.max_message_bytes]
+            headers.append(("dlq.truncated", b"true"))
 
         async def publish() -> None:
-            await (await self._producer.send_raw(topic, value, key, headers))
+            await (await self._producer.send_raw(dlq_topic(record.topic), value, key, headers))
 
         def failed(exc: BaseException, delay: float) -> None:
             log.warning("%s: DLQ publish failed, retrying in %.1fs: %s", self.name, delay, exc)
