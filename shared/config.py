@@ -116,6 +116,15 @@ class MessengerSettings(BaseSettings):
     timeout_seconds: float = 10.0
 
 
+class StorefrontSettings(BaseSettings):
+    """The storefront chat's limits per client address (STOREFRONT_*), per gateway instance."""
+
+    model_config = _reading("STOREFRONT_")
+
+    #: New chats one client address may start in a minute (a sanity limit, not a quota).
+    chat_starts_per_minute: int = Field(30, ge=1)
+
+
 class ShopifySettings(BaseSettings):
     """The Shopify app (SHOPIFY_*)."""
 
@@ -161,6 +170,7 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     sign_in: SignInSettings = Field(default_factory=SignInSettings)
     shopify: ShopifySettings = Field(default_factory=ShopifySettings)
+    storefront: StorefrontSettings = Field(default_factory=StorefrontSettings)
 
     #: A consumed event larger than this goes to the DLQ unread (no contract needs more).
     max_event_bytes: int = 262_144

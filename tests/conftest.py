@@ -344,6 +344,7 @@ def backbone(settings: Settings, workdir: Path, smtp_url: str, graph_api_url: st
         "SHOPIFY_API_SECRET": SHOPIFY_API_SECRET,
         # Every test signs in from 127.0.0.1 (the fuzz test too): limit per address only.
         "SIGN_IN_ATTEMPTS_PER_CLIENT": "100000",
+        "STOREFRONT_CHAT_STARTS_PER_MINUTE": "100000",
     })
     return services
 

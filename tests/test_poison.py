@@ -23,7 +23,7 @@ from shared.topics import (
     dlq_topic,
 )
 from tests.conftest import eventually, read_topic
-from tests.helpers import new_shop, open_conversation, unique
+from tests.helpers import command, new_shop, open_conversation, unique
 
 NOW = datetime.now(UTC)
 
@@ -185,3 +185,27 @@ async def test_shop_data_breaking_a_unique_constraint_is_rejected_with_its_reaso
     assert await db.fetchval(  # ava keeps her token
         "SELECT token_sha256 FROM staff WHERE shop_id = $1 AND staff_id = 'ava'",
         shop.shop_id) == ava_hash
+
+
+async def test_a_delivery_that_cannot_be_read_fails_with_the_reason_and_stops_nothing(
+    stack, producer, db
+):
+    shop = await new_shop(producer, db)
+    conversation_id = str((await open_conversation(producer, db, shop.shop_id))[
+        "conversation_id"])
+    broken = unique("broken-delivery")
+    # A row no notifier could send (corrupt, or its customer's data erased meanwhile).
+    await db.execute(
+        """INSERT INTO deliveries (message_id, shop_id, conversation_id, channel, payload)
+           VALUES ($1, $2, $3, 'online_store_chat', '{}')""",
+        broken, shop.shop_id, unique("elsewhere"))
+    row = await eventually(lambda: db.fetchrow(
+        "SELECT status, last_error FROM deliveries WHERE message_id = $1 AND status = 'failed'",
+        broken))
+    assert row["last_error"].startswith("the stored message cannot be read")
+    # The deliveries after it go out as ever.
+    reply = command(shop.shop_id, conversation_id, "reply", text="Still delivering")
+    await producer.send_and_wait(INBOX_COMMANDS, reply)
+    await eventually(lambda: db.fetchval(
+        """SELECT 1 FROM messages WHERE conversation_id = $1::uuid AND author = 'staff'
+           AND delivery_status IN ('sent', 'held')""", conversation_id), timeout=30)

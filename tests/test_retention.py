@@ -198,10 +198,12 @@ async def test_finished_deliveries_go_with_their_attempts_and_what_is_needed_sta
     ids = {r[0]: unique(r[0]) for r in rows}
     for message_id, channel, status, age in rows:
         await db.execute(
+            # Due only in a day: the session's running notifier leaves these rows alone.
             """INSERT INTO deliveries (message_id, shop_id, conversation_id, channel, payload,
-                                       status, created_at, updated_at)
+                                       status, created_at, updated_at, next_attempt_at)
                VALUES ($1, 'shop-retention', $2, $3, '{}', $4,
-                       now() - make_interval(secs => $5), now() - make_interval(secs => $5))""",
+                       now() - make_interval(secs => $5), now() - make_interval(secs => $5),
+                       now() + interval '1 day')""",
             ids[message_id], conversation, channel, status, float(age))
         await db.execute(
             """INSERT INTO delivery_attempts (message_id, attempt, started_at, finished_at, result)

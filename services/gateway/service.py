@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(shopify_webhooks.router)  # Shopify's compliance webhooks (privacy)
     # The browser side: live updates, the storefront chat's API, the inbox and widget files.
     app.include_router(live.router)
-    storefront.install(app)
+    storefront.install(app, settings)
     # Every request's form is checked first (the guard), inside the storefront's CORS so that
     # a widget on a shop's page can read the refusal.
     app.add_middleware(RequestGuard, limits=[

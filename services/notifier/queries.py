@@ -50,7 +50,8 @@ async def claim_due(
     instances skip them. (In index order only: sorting on `seq` too would read every due row
     before the limit; the order within a conversation is kept by the condition.)"""
     return await conn.fetch(
-        f"""SELECT message_id, channel, payload, attempts FROM deliveries d
+        f"""SELECT message_id, shop_id, conversation_id, channel, payload, attempts
+            FROM deliveries d
             WHERE status = 'pending' AND next_attempt_at <= now()
               AND NOT (channel = ANY($3::text[])) AND ($4::text IS NULL OR channel = $4)
               AND {_FIRST_IN_CONVERSATION}
@@ -162,7 +163,8 @@ async def take_stale_sends(conn: asyncpg.Connection, older_than: float) -> list[
                SELECT message_id FROM deliveries
                WHERE status = 'sending' AND updated_at < now() - make_interval(secs => $1)
                FOR UPDATE SKIP LOCKED)
-           RETURNING message_id, payload, attempts, updated_at""",
+           RETURNING message_id, shop_id, conversation_id, channel, payload, attempts,
+               updated_at""",
         older_than,
     )
 

@@ -10,17 +10,21 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from prometheus_client import Counter, Gauge
+from pydantic import ValidationError
 
 from services.notifier import queries as q
 from services.notifier.breaker import Breaker
 from services.notifier.rules import give_up, retry_delay_seconds
 from services.notifier.senders import Outcome, RemoteSender, Sender
 from shared.contracts import DeliveryResult, OutboundMessage
+from shared.contracts.base import error_sentence
 from shared.db.outbox import Outbox
 from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.pump import Pump
@@ -28,6 +32,27 @@ from shared.retry import Retry
 from shared.topics import DELIVERY_RESULTS
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A delivery whose stored message cannot be read: what its result needs, and why."""
+
+    message_id: str
+    shop_id: str
+    conversation_id: str
+    channel: str
+    reason: str
+
+
+def readable(row: Mapping[str, Any]) -> OutboundMessage | Unreadable:
+    """The delivery's message, or why there is none to send."""
+    try:
+        return OutboundMessage.model_validate(row["payload"])
+    except ValidationError as exc:
+        return Unreadable(row["message_id"], row["shop_id"], row["conversation_id"],
+                          row["channel"], f"the stored message cannot be read: "
+                          f"{error_sentence(exc.errors(), limit=2)}")
 
 UNKNOWN_OUTCOME = (
     "the notifier stopped while sending; it is not sent again, to avoid a duplicate"
@@ -154,7 +179,7 @@ class DeliveryWorker:
         skip = self._remote_channels if full else self._paused(now)
         probes = [] if full else [c for c, b in self._breakers.items() if b.may_probe(now)]
         remote: list[tuple[OutboundMessage, Sender | RemoteSender, int]] = []
-        local: list[tuple[OutboundMessage, int, datetime, Outcome]] = []
+        local: list[tuple[OutboundMessage | Unreadable, int, datetime, Outcome]] = []
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await q.claim_due(conn, self._worker_id, self._batch, skip)
             for channel in probes:
@@ -164,7 +189,13 @@ class DeliveryWorker:
                 rows += probe
             chained: set[str] = set(self._chains)
             for row in rows:
-                message = OutboundMessage.model_validate(row["payload"])
+                message = readable(row)
+                if isinstance(message, Unreadable):
+                    # Nothing to send (a corrupt row, or a customer's data erased meanwhile):
+                    # failed with the reason, never a stop for the deliveries after it.
+                    local.append((message, row["attempts"] + 1, datetime.now(UTC),
+                                  Outcome("failed", message.reason, "unreadable")))
+                    continue
                 sender = self._senders[message.channel]
                 attempt = row["attempts"] + 1
                 # After a send of its conversation still in hand: in turn, in the chain.
@@ -312,8 +343,7 @@ class DeliveryWorker:
             stale = await q.take_stale_sends(conn, self._stale_send_seconds)
             unknown = Outcome("failed", reason=UNKNOWN_OUTCOME, error_code="unknown_outcome")
             await self._record_many(conn, [
-                (OutboundMessage.model_validate(row["payload"]), row["attempts"],
-                 row["updated_at"], unknown) for row in stale])
+                (readable(row), row["attempts"], row["updated_at"], unknown) for row in stale])
         return len(stale)
 
     async def _record(
@@ -329,7 +359,7 @@ class DeliveryWorker:
     async def _record_many(
         self,
         conn: asyncpg.Connection,
-        attempts: list[tuple[OutboundMessage, int, datetime, Outcome]],
+        attempts: list[tuple[OutboundMessage | Unreadable, int, datetime, Outcome]],
     ) -> None:
         """Attempts and their outcomes, a delivery result for each one finished: a few
         statements for the whole list (round trips are what a busy database charges for)."""

@@ -27,12 +27,13 @@ from fastapi import FastAPI
 from services.gateway.storefront import chat, pages, shop
 from services.gateway.storefront.common import keep_state
 from services.gateway.storefront.cors import StorefrontCors
+from shared.config import Settings
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, settings: Settings) -> None:
     """The storefront's routes and what each gateway instance keeps for them (rate limits, the
     shop cache). Its CORS is added with the other middleware, in `create_app`."""
-    keep_state(app)
+    keep_state(app, settings)
     for part in (shop, chat, pages):
         app.include_router(part.router)
 

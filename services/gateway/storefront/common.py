@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from services.gateway import queries as q
 from services.gateway.api.common import pool
+from shared.config import Settings
 from shared.contracts.base import error_sentence
 
 CHANNEL = "online_store_chat"
@@ -69,9 +70,10 @@ class RateLimiter:
             del self._hits[key]
 
 
-def keep_state(app: FastAPI) -> None:
+def keep_state(app: FastAPI, settings: Settings) -> None:
     """What each gateway instance keeps for the storefront: its rate limits, its shop cache."""
-    app.state.storefront_limiter = RateLimiter(RATE_LIMITS)
+    limits = {**RATE_LIMITS, "chat": (settings.storefront.chat_starts_per_minute, 60.0)}
+    app.state.storefront_limiter = RateLimiter(limits)
     app.state.storefront_shops = TTLCache(maxsize=SHOP_CACHE_SIZE, ttl=SHOP_CACHE_SECONDS)
 
 
