@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from zoneinfo import available_timezones
+from importlib.resources import files
 
 import langcodes
 
@@ -21,8 +21,9 @@ MAX_TAG_LENGTH = 35
 
 @cache
 def _zones() -> frozenset[str]:
-    # The set of names, not ZoneInfo(name): a name is never read as a path.
-    return frozenset(available_timezones())
+    # The tz database's own list of names (the `tzdata` package: the same on every machine,
+    # whatever the OS has), not ZoneInfo(name): a name is never read as a path.
+    return frozenset(files("tzdata").joinpath("zones").read_text().split())
 
 
 def is_time_zone(name: str) -> bool:

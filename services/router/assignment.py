@@ -34,15 +34,23 @@ class Assigner:
     def __init__(self, timeline: Timeline) -> None:
         self.timeline = timeline
 
-    async def assign_waiting(self, conn: asyncpg.Connection, shop_id: str) -> int:
+    async def assign_waiting_in(self, conn: asyncpg.Connection, shop_ids: set[str]) -> None:
+        """Gives out the waiting conversations of those of `shop_ids` that assign
+        automatically: one look for the whole batch (most shops do not), in a stable order."""
+        assigning = await conn.fetch(
+            """SELECT shop_id FROM assignment_settings
+               WHERE shop_id = ANY($1::text[]) AND mode <> 'off' ORDER BY shop_id""",
+            sorted(shop_ids))
+        for row in assigning:
+            await self._assign_waiting(conn, row["shop_id"])
+
+    async def _assign_waiting(self, conn: asyncpg.Connection, shop_id: str) -> int:
         """Gives out the shop's waiting conversations; returns how many were assigned."""
-        settings = await conn.fetchrow(
-            "SELECT mode, capacity FROM assignment_settings WHERE shop_id = $1", shop_id)
-        if settings is None or settings["mode"] == "off":
-            return 0
-        settings = await conn.fetchrow(  # now held: one decision at a time per shop
+        settings = await conn.fetchrow(  # held: one decision at a time per shop
             "SELECT mode, capacity FROM assignment_settings WHERE shop_id = $1 FOR UPDATE",
             shop_id)
+        if settings is None or settings["mode"] == "off":
+            return 0
         waiting = await conn.fetch(
             """SELECT c.*, s.name AS shop_name FROM conversations c
                LEFT JOIN shops s ON s.shop_id = c.shop_id
@@ -86,5 +94,4 @@ class Assigner:
         return len(decided)
 
     async def on_nudges(self, conn: asyncpg.Connection, nudges: list[AssignmentNudge]) -> None:
-        for shop_id in sorted({n.shop_id for n in nudges}):
-            await self.assign_waiting(conn, shop_id)
+        await self.assign_waiting_in(conn, {n.shop_id for n in nudges})

@@ -94,7 +94,7 @@ class Commands:
                 COMMANDS_REJECTED.labels(command.type).inc()
                 raise Rejected(str(exc)) from exc
             if type(command) in FREES_OR_NEEDS_AN_ASSIGNEE:
-                await self.assigner.assign_waiting(conn, command.shop_id)
+                await self.assigner.assign_waiting_in(conn, {command.shop_id})
 
     async def _command_item(
         self,

@@ -59,8 +59,7 @@ class Router:
         for event, refused in await store_customer_messages(conn, self.timeline.outbox, events):
             await self._refuse_attachments(conn, event, refused)
         # New and reopened conversations wait for an assignee, if the shop assigns them.
-        for shop_id in sorted({e.shop_id for e in events}):
-            await self.assigner.assign_waiting(conn, shop_id)
+        await self.assigner.assign_waiting_in(conn, {e.shop_id for e in events})
 
     async def _refuse_attachments(
         self, conn: asyncpg.Connection, event: ChatInbound, refused: list[Any]

@@ -155,10 +155,16 @@ async def command_on(
     return await send_command(request, staff, conversation, model, **fields)
 
 
-async def publish(request: Request, command: Any) -> Accepted:
+async def queue(request: Request, topic: str, event: Any, what: str) -> None:
+    """Put `event` on `topic` before answering; a 503 saying `what` could not be queued when
+    the broker does not take it."""
     try:
-        await request.app.state.service.producer.send_and_wait(INBOX_COMMANDS, command)
+        await request.app.state.service.producer.send_and_wait(topic, event)
     except KafkaError as exc:
-        log.warning("command %s not published: %s", command.command_id, exc)
-        raise HTTPException(503, "the command could not be queued; try again") from None
+        log.warning("%s %s not published: %s", what, event.event_id, exc)
+        raise HTTPException(503, f"the {what} could not be queued; try again") from None
+
+
+async def publish(request: Request, command: Any) -> Accepted:
+    await queue(request, INBOX_COMMANDS, command, "command")
     return Accepted(command_id=command.command_id)

@@ -7,12 +7,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.gateway import privacy_queries as pq
-from services.gateway.api.common import Staff, errors, log, pool
+from services.gateway.api.common import Staff, errors, pool, queue
 from shared.contracts import PrivacyCustomer, PrivacyRequest
 from shared.contracts.base import Email
 from shared.rules import PRIVACY_PERMISSION
@@ -106,9 +105,5 @@ async def redact_customer(request: Request, staff: Staff, body: RedactCustomer
         customer=PrivacyCustomer(email=body.email, customer_id=body.customer_id),
         requested_by_staff_id=staff.staff_id, at=datetime.now(UTC),
     )
-    try:
-        await request.app.state.service.producer.send_and_wait(PRIVACY_REQUESTS, event)
-    except KafkaError as exc:
-        log.warning("privacy request %s not queued: %s", request_id, exc)
-        raise HTTPException(503, "the request could not be queued; try again") from None
+    await queue(request, PRIVACY_REQUESTS, event, "request")
     return RedactAccepted(request_id=request_id)
