@@ -24,6 +24,19 @@ PRIVACY_PERMISSION = "customer_privacy"
 CART_TITLE_LIMIT = 41
 #: A conversation shows at most this many topics, newest first.
 TOPICS_SHOWN = 2
+#: The topics the classifier tags customer messages with, and their names for merchants.
+MESSAGE_TOPICS: dict[str, str] = {
+    "checkout": "Checkout",
+    "order_editing": "Order editing",
+    "order_status": "Order status",
+    "pricing_discounts": "Pricing/Discounts",
+    "product_details": "Product details",
+    "product_interest": "Interest in a specific product",
+    "returns": "Returns/delivered orders",
+    "shipping": "Shipping",
+    "store_info": "Store info",
+    "wholesale": "Wholesale",
+}
 
 
 class RuleViolation(ValueError):

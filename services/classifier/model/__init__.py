@@ -24,19 +24,10 @@ import numpy as np
 
 from services.classifier.model.features import message_features, normalize, word_features, words
 from services.classifier.model.lexicon import Lexicon
+from shared.rules import MESSAGE_TOPICS
 
-TOPICS: tuple[str, ...] = (
-    "checkout",
-    "order_editing",
-    "order_status",
-    "pricing_discounts",
-    "product_details",
-    "product_interest",
-    "returns",
-    "shipping",
-    "store_info",
-    "wholesale",
-)
+#: The labels the model is trained on: the product's ten topics, one definition.
+TOPICS: tuple[str, ...] = tuple(MESSAGE_TOPICS)
 DEFAULT_THRESHOLD = 0.90
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
 ARTIFACT_NAME = "topic_model"
