@@ -52,6 +52,10 @@ ENDPOINTS = {
     ("get", "/api/v1/me/availability"),
     ("put", "/api/v1/me/availability"),
     ("get", "/api/v1/reports/conversations"),
+    ("get", "/api/v1/settings/availability"),
+    ("put", "/api/v1/settings/availability"),
+    ("get", "/api/v1/settings/instant-answers"),
+    ("put", "/api/v1/settings/instant-answers/{topic}"),
 }
 #: Signing in needs no credentials (it makes them).
 SIGN_IN = {key for key in ENDPOINTS if key[1].startswith("/api/v1/session")}
@@ -77,6 +81,8 @@ ERRORS = {
     ("put", "/api/v1/settings/assignment"): {"401", "403", "422"},
     ("put", "/api/v1/me/availability"): {"401", "403", "422"},
     ("get", "/api/v1/reports/conversations"): {"401", "422"},
+    ("put", "/api/v1/settings/availability"): {"401", "403", "422"},
+    ("put", "/api/v1/settings/instant-answers/{topic}"): {"401", "403", "404", "422"},
 }
 
 
@@ -119,7 +125,8 @@ async def test_the_openapi_document_describes_every_endpoint(stack):
     assert "HTTPValidationError" not in schemas
     tags = {t["name"] for t in document["tags"]}
     assert tags == {"conversations", "conversation commands", "staff", "saved replies", "catalog",
-                    "channels", "sign-in", "privacy", "assignment", "reports"}
+                    "channels", "sign-in", "privacy", "assignment", "automation",
+                    "reports"}
 
     for key, operation in operations.items():
         if key in SIGN_IN:

@@ -45,6 +45,7 @@ TAGS = [
     {"name": "channels", "description": "The shop's Messenger channel and order-update consents."},
     {"name": "reports", "description": "Conversation figures over a period."},
     {"name": "assignment", "description": "Automatic assignment and staff availability."},
+    {"name": "automation", "description": "Chat hours, the away message and instant answers."},
     {"name": "privacy", "description": "Customer data requests and erasures (`customer_privacy`)."},
 ]
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from services.gateway.api import (
     assignment,
+    automation,
     catalog,
     channels,
     commands,
@@ -27,7 +28,7 @@ router = APIRouter(
     generate_unique_id_function=lambda route: route.name,
 )
 for part in (session, conversations, commands, staff, saved_replies, catalog, channels, privacy,
-             assignment, reports):
+             assignment, automation, reports):
     router.include_router(part.router)
 
 __all__ = ["router"]
