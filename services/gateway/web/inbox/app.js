@@ -4,6 +4,7 @@
 import { ConversationView, channelName, customerName, onlineBadge } from "./conversation.js";
 import { manageSavedReplies } from "./dialogs.js";
 import { showReports } from "./reports.js";
+import { showChatSettings } from "./settings.js";
 import {
   debounce, del, el, fill, get, keepFocus, post, put, query, session, setTimeZone, shortTime,
   topicName, whenUnauthorized,
@@ -248,6 +249,11 @@ $("filter-unassigned").addEventListener("change", () => {
 $("filter-unread").addEventListener("change", () => loadList());
 $("more").addEventListener("click", () => loadList({ append: true }));
 $("saved-replies-button").addEventListener("click", () => manageSavedReplies());
+// Everyone sees the shop's chat settings; only staff with the messaging permission (the same
+// that shows subjects) change them.
+$("chat-settings-button").addEventListener("click", () => showChatSettings({
+  canChange: Boolean(state.me?.can_see_subjects), toast,
+}));
 $("reports-button").addEventListener("click", async () => {
   let staff = new Map();
   try {

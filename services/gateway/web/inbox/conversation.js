@@ -41,6 +41,17 @@ export function languageName(tag) {
   }
 }
 
+/** What kind of automated message this is: "Automated · Instant answer: Shipping". */
+export function automationLabel(data) {
+  const kind = data.automation || data.kind;
+  if (kind === "away_message") return "Automated \u00b7 Away message";
+  if (kind === "instant_answer") {
+    return data.topic ? `Automated \u00b7 Instant answer: ${topicName(data.topic)}` : "Automated \u00b7 Instant answer";
+  }
+  if (kind === "order_update" || data.order_update) return "Automated \u00b7 Order update";
+  return "Automated";
+}
+
 export class ConversationView {
   /**
    * @param {HTMLElement} pane where the conversation goes
@@ -261,6 +272,7 @@ export class ConversationView {
           el("span", { class: "meta" }, time));
       }
       case "merchant_reply":
+        if (item.author === "system") return this.renderAutomated(item, time);
         return el("li", { class: "item staff", "data-kind": item.kind, "data-message": item.message_id },
           el("span", { class: "visually-hidden", text: `${who}:` }),
           item.text ? el("p", { class: "text", text: item.text }) : null,
@@ -278,6 +290,19 @@ export class ConversationView {
       default:
         return el("li", { class: "item event", "data-kind": item.kind }, `${this.eventText(item, who)} \u00b7 `, time);
     }
+  }
+
+  /** A message the shop sent by itself (away message, instant answer, order update): never
+   * shown as a staff member's, and marked as automated. */
+  renderAutomated(item, time) {
+    const d = item.data || {};
+    const label = automationLabel(d);
+    return el("li", { class: "item staff automated", "data-kind": item.kind, "data-message": item.message_id,
+                      "data-automation": d.automation || d.kind || "automated" },
+      el("span", { class: "automated-label", text: label }),
+      item.text ? el("p", { class: "text", text: item.text }) : null,
+      this.renderContent(d),
+      el("span", { class: "meta" }, time, this.deliveryNote(item)));
   }
 
   eventText(item, who) {
