@@ -41,11 +41,13 @@ class DemoShop:
 def demo_shop(
     shop_id: str = "demo-shop", token_seed: str = "demo", with_passwords: bool = False,
     email_domain: str = "fjordpine.example", storefront_url: str | None = None,
+    timezone: str = "Europe/Berlin",
 ) -> DemoShop:
     """The demo shop's events; `with_passwords` gives its staff passwords (hashing costs ~0.1 s
     each, which most tests do without: they use API tokens). `storefront_url`: where its Online
     Store is when not at its (made-up) domain; in development, the demo storefront's own address
-    for this shop, so that a shared discount link opens there and applies."""
+    for this shop, so that a shared discount link opens there and applies. `timezone`: the shop's
+    (its chat hours are kept in it)."""
     now = datetime.now(UTC)
     domain = f"{shop_id}.example.com"
     shop = DemoShop(shop_id, domain)
@@ -55,7 +57,7 @@ def demo_shop(
 
     add(SHOP_SHOPS, ShopUpserted(
         event_id=f"{shop_id}:shop:1", shop_id=shop_id, name="Fjord & Pine Outfitters",
-        domain=domain, currency="EUR", timezone="Europe/Berlin", storefront_url=storefront_url,
+        domain=domain, currency="EUR", timezone=timezone, storefront_url=storefront_url,
         at=now,
     ))
     staff = [

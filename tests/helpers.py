@@ -20,16 +20,17 @@ def unique(prefix: str) -> str:
 
 async def new_shop(
     producer: EventProducer, db: asyncpg.Pool, with_passwords: bool = False,
-    demo_storefront_of: str | None = None,
+    demo_storefront_of: str | None = None, timezone: str = "Europe/Berlin",
 ) -> DemoShop:
-    """A shop of the test's own, known to the router before the test goes on. With passwords,
+    """A shop of the test's own (in `timezone`), known to the router before the test goes on.
+    With passwords,
     its staff have addresses of their own too (they sign in with them). With
     `demo_storefront_of` (a gateway's address), its Online Store is that gateway's demo
     storefront, as in development."""
     shop_id = unique("shop")
     store = f"{demo_storefront_of}/storefront/demo/{shop_id}" if demo_storefront_of else None
     shop = demo_shop(shop_id, token_seed=uuid.uuid4().hex, with_passwords=with_passwords,
-                     storefront_url=store,
+                     storefront_url=store, timezone=timezone,
                      **({"email_domain": f"{shop_id}.example"} if with_passwords else {}))
     await publish(producer, shop, shop_stored_in(db, shop.shop_id))
 
