@@ -46,7 +46,8 @@ export function automationLabel(data) {
   const kind = data.automation || data.kind;
   if (kind === "away_message") return "Automated \u00b7 Away message";
   if (kind === "instant_answer") {
-    return data.topic ? `Automated \u00b7 Instant answer: ${topicName(data.topic)}` : "Automated \u00b7 Instant answer";
+    const topic = data.topic_name || (data.topic && topicName(data.topic));
+    return topic ? `Automated \u00b7 Instant answer: ${topic}` : "Automated \u00b7 Instant answer";
   }
   if (kind === "order_update" || data.order_update) return "Automated \u00b7 Order update";
   return "Automated";
