@@ -4,18 +4,26 @@
 // messaging permission see the settings read-only.
 
 import { dialogShell } from "./dialogs.js";
-import { el, fill, fullTime, get, put, topicName } from "./lib.js";
+import { currentTimeZone, el, fill, get, put, topicName } from "./lib.js";
 
 const DAYS = [
   ["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"],
   ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"],
 ];
-const PLACEHOLDERS = "{{ customer_first_name }}, {{ customer_name }}, {{ order_number }}, {{ shop_name }}, {{ staff_name }}";
+const PLACEHOLDERS = "{{ customer_first_name }}, {{ customer_name }}, {{ order_number }}, {{ shop_name }} ({{ staff_name }} stays empty: nobody wrote it)";
+
+/** "Monday, 7 Dec, 09:00" in the shop's time zone, which the hours are in. */
+function when(iso) {
+  return new Intl.DateTimeFormat(undefined, {
+    weekday: "long", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+    timeZone: currentTimeZone(),
+  }).format(new Date(iso));
+}
 
 /** "Available now", or when the chat is next staffed. */
 function statusText(settings) {
   if (settings.available) return "Available now.";
-  if (settings.next_available_at) return `Away now: back ${fullTime(settings.next_available_at)}.`;
+  if (settings.next_available_at) return `Away now: back ${when(settings.next_available_at)}.`;
   return "Away now: no hours are set, so nobody is shown as there.";
 }
 
@@ -64,7 +72,7 @@ class WeekEditor {
         list.length ? el("ul", { class: "ranges" }, rows) : el("span", { class: "muted closed", text: "Closed" }),
         this.readOnly ? null : el("button", {
           type: "button", class: "quiet add-range", "data-key": `${day}-add`,
-          text: list.length ? "Add hours" : "Open", "aria-label": `Add hours on ${name}`,
+          text: "Add hours", "aria-label": `Add hours on ${name}`,
           onclick: () => {
             // A first range is a working day; a further one starts where the last one ended.
             const last = list.at(-1);
@@ -118,7 +126,8 @@ export function showChatSettings({ canChange, toast = () => {} }) {
       answers));
   const form = el("form", { class: "stack chat-settings" }, fields,
     canChange ? null : el("p", { class: "note read-only", text: "Only staff with the messaging permission can change these settings." }),
-    error, saved, canChange ? el("div", { class: "row-end" }, save) : null);
+    // Kept in view at the foot of the long form: the reason for a refusal and the button.
+    el("div", { class: "settings-footer" }, error, saved, canChange ? el("div", { class: "row-end" }, save) : null));
   body.append(form);
 
   function showHours(settings) {
