@@ -124,10 +124,12 @@ export function showChatSettings({ canChange, toast = () => {} }) {
       el("p", { class: "hint",
                 text: "Sent automatically when a customer's message is about the topic, once per topic in a conversation, and not while staff wrote in it in the last 10 minutes. Placeholders: " + PLACEHOLDERS }),
       answers));
+  // Kept in view at the foot of the long form: the reason for a refusal and the button (or
+  // why there is none).
   const form = el("form", { class: "stack chat-settings" }, fields,
-    canChange ? null : el("p", { class: "note read-only", text: "Only staff with the messaging permission can change these settings." }),
-    // Kept in view at the foot of the long form: the reason for a refusal and the button.
-    el("div", { class: "settings-footer" }, error, saved, canChange ? el("div", { class: "row-end" }, save) : null));
+    el("div", { class: "settings-footer" }, error, saved, canChange
+      ? el("div", { class: "row-end" }, save)
+      : el("p", { class: "note read-only", text: "Only staff with the messaging permission can change these settings." })));
   body.append(form);
 
   function showHours(settings) {
