@@ -146,6 +146,12 @@ async def test_an_email_outside_hours_is_answered_by_email(stack, producer, db, 
     assert away["channel"] == "email"
     [mail] = await eventually(lambda: _value(smtp.to(address)), timeout=30)
     assert "Thanks Kim!" in mail.get_body(("plain",)).get_content()
+    assert mail["Auto-Submitted"] == "auto-generated"  # so the customer's mail does not answer
+    # The reports count it as automated, not as a staff answer.
+    async with client(stack, shop) as api:
+        total = (await api.get("/reports/conversations", params={"group_by": "channel"})
+                 ).json()["total"]
+    assert (total["automated_replies"], total["with_staff_reply"]) == (1, 0)
 
 
 async def _value(value: Any) -> Any:
