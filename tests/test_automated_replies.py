@@ -101,9 +101,10 @@ async def test_a_message_outside_hours_gets_the_away_message_once_per_closed_per
     await eventually(lambda: db.fetchval(
         "SELECT delivery_status = 'sent' FROM messages WHERE message_id = $1",
         away["message_id"]))
-    row = await db.fetchrow("SELECT unread, status FROM conversations WHERE conversation_id = $1",
-                            cid)
+    row = await db.fetchrow("""SELECT unread, status, last_message_preview FROM conversations
+                               WHERE conversation_id = $1""", cid)
     assert row["unread"] and row["status"] == "open"
+    assert row["last_message_preview"] == "Hello, is anyone there?"
 
     # A second message in the same closed period, then one from the period a week before
     # (a late delivery): the first gets nothing, the second its own away message.
@@ -145,6 +146,12 @@ async def test_an_email_outside_hours_is_answered_by_email(stack, producer, db, 
     assert away["channel"] == "email"
     [mail] = await eventually(lambda: _value(smtp.to(address)), timeout=30)
     assert "Thanks Kim!" in mail.get_body(("plain",)).get_content()
+    assert mail["Auto-Submitted"] == "auto-generated"  # so the customer's mail does not answer
+    # The reports count it as automated, not as a staff answer.
+    async with client(stack, shop) as api:
+        total = (await api.get("/reports/conversations", params={"group_by": "channel"})
+                 ).json()["total"]
+    assert (total["automated_replies"], total["with_staff_reply"]) == (1, 0)
 
 
 async def _value(value: Any) -> Any:

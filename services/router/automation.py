@@ -4,7 +4,8 @@ outside its chat hours, and the shop's instant answer to a message the classifie
 Each is stored on the timeline as a message from the system (`data.automated`), never as a
 staff member, and leaves on the channel the customer wrote from (online store chat goes by
 email if the customer left the store and gave one). It never marks the conversation read or
-answered: the merchant still sees the customer's message as waiting. On Messenger the send
+answered, nor replaces the list's preview: the merchant still sees the customer's message,
+waiting. On Messenger the send
 planner decides, as for any send: automated messages only inside the 24-hour window, never with
 the HUMAN_AGENT tag.
 
@@ -110,7 +111,7 @@ class AutomatedReplies:
         stored = await self.timeline.store_outbound(
             conn, conversation, message_id=message_id, author="system", channel=channel,
             source_id=f"{automation}:{key}", at=now, text=text, content=content,
-            preview=preview(text), mark_read=False,
+            preview=preview(text), staff_reply=False,
             data={"automated": True, "automation": automation, "channel": channel,
                   "email_fallback": channel != conversation["channel"], **data},
         )

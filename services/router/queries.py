@@ -113,17 +113,18 @@ async def append_timeline(
 
 async def set_last_message(
     conn: asyncpg.Connection, conversation_id: uuid.UUID, at: datetime, preview: str,
-    mark_read: bool = True,
+    staff_reply: bool = True,
 ) -> int:
     """A message sent from the inbox: the conversation's last message (unless a newer one is
-    there), and read if `mark_read` (staff answered; an automated reply leaves it unread);
-    reserves the next timeline sequence number and returns it (one statement for both)."""
+    there), which marks it read. An automated reply (`staff_reply` false) changes neither the
+    preview nor the unread mark: the merchant still sees what the customer wrote, waiting.
+    Reserves the next timeline sequence number and returns it (one statement for both)."""
     # Every SET expression sees the row as it was, so each can test the old last_message_at.
     return await conn.fetchval(
         """UPDATE conversations SET
                timeline_seq = timeline_seq + 1,
-               last_message_preview = CASE WHEN last_message_at IS NULL
-                   OR last_message_at <= $2 THEN $3 ELSE last_message_preview END,
+               last_message_preview = CASE WHEN $4 AND (last_message_at IS NULL
+                   OR last_message_at <= $2) THEN $3 ELSE last_message_preview END,
                unread = CASE WHEN $4 AND (last_message_at IS NULL
                    OR last_message_at <= $2) THEN false ELSE unread END,
                last_message_at = greatest(last_message_at, $2)
@@ -132,7 +133,7 @@ async def set_last_message(
         conversation_id,
         at,
         preview,
-        mark_read,
+        staff_reply,
     )
 
 
