@@ -95,8 +95,8 @@ async def start_chat(request: Request, shop_id: str) -> ChatSession:
     # Outside hours nobody is there to answer in the chat: a chat must be reachable by email.
     # (A chat already started goes on without one.)
     if body.email is None:
-        now = await availability(pool(request), shop_id, row["timezone"])
-        if not now.available:
+        staffed = await availability(pool(request), shop_id, row["timezone"])
+        if not staffed.available:
             raise HTTPException(422, EMAIL_WHILE_AWAY)
     customer = Customer(name=body.name, email=body.email, timezone=body.timezone,
                         locale=body.locale)

@@ -70,12 +70,12 @@ class ShopInfo(BaseModel):
 async def shop_info(request: Request, shop_id: str) -> ShopInfo:
     row = await shop(request, shop_id)
     timeout = settings(request).presence_timeout_seconds
-    now = await availability(pool(request), shop_id, row["timezone"])
+    staffed = await availability(pool(request), shop_id, row["timezone"])
     return ShopInfo(
         shop_id=row["shop_id"], name=row["name"], domain=row["domain"],
         currency=row["currency"], heartbeat_seconds=round(min(18.0, max(1.0, timeout * 0.3)), 1),
-        max_message_chars=MAX_MESSAGE_CHARS, available=now.available,
-        next_available_at=now.next_available_at, time_zone=now.time_zone,
+        max_message_chars=MAX_MESSAGE_CHARS, available=staffed.available,
+        next_available_at=staffed.next_available_at, time_zone=staffed.time_zone,
     )
 
 

@@ -235,6 +235,7 @@
   function showAvailability() {
     var awayNow = isAway();
     away.hidden = !awayNow;
+    if (!awayNow) away.textContent = "";  // so that going away again is announced
     var when = awayNow && shop.next_available_at ? backAt(shop.next_available_at) : "";
     var notice = "We're away right now." + (when ? " Back " + when + "." : "");
     if (awayNow && away.textContent !== notice) {  // unchanged text is not announced again
