@@ -289,6 +289,31 @@ def expand_placeholders(body: str, values: Mapping[str, str | None]) -> str:
     return re.sub(r"[ \t]{2,}", " ", expanded).replace(" ,", ",").replace(" !", "!").strip()
 
 
+# --- automated replies ---------------------------------------------------------------------------
+
+#: An instant answer stays quiet while staff are answering: they wrote within this long.
+STAFF_ANSWERING = timedelta(minutes=10)
+
+
+def staff_wrote_recently(last_staff_message_at: datetime | None, now: datetime) -> bool:
+    return last_staff_message_at is not None and now - last_staff_message_at < STAFF_ANSWERING
+
+
+def placeholder_values(
+    customer_name: str | None, order_number: str | None, shop_name: str | None,
+    staff_name: str | None,
+) -> dict[str, str | None]:
+    """What each placeholder stands for in one conversation (an automated reply has no staff
+    name: its placeholder becomes empty)."""
+    return {
+        "customer_first_name": first_name(customer_name),
+        "customer_name": customer_name,
+        "order_number": order_number,
+        "shop_name": shop_name,
+        "staff_name": staff_name,
+    }
+
+
 def first_name(full_name: str | None) -> str | None:
     return full_name.split()[0] if full_name and full_name.split() else None
 

@@ -11,6 +11,7 @@ from services.router import blocking
 from services.router import queries as q
 from services.router import shop_queries as sq
 from services.router.assignment import Assigner
+from services.router.automation import AutomatedReplies
 from services.router.entries import TimelineEntry
 from services.router.ingest import require_known_shops, store_customer_messages
 from services.router.metrics import DELIVERY_RESULTS, HELD_RELEASED
@@ -41,11 +42,12 @@ class Router:
     """The handlers of the router's topics but the merchant's commands (commands.py) and
     Messenger's events (order_updates.py); all three write through the one `Timeline`."""
 
-    def __init__(self, timeline: Timeline, order_updates: OrderUpdates, assigner: Assigner
-                 ) -> None:
+    def __init__(self, timeline: Timeline, order_updates: OrderUpdates, assigner: Assigner,
+                 automated: AutomatedReplies) -> None:
         self.timeline = timeline
         self.order_updates = order_updates
         self.assigner = assigner
+        self.automated = automated
 
     # --- customer messages ------------------------------------------------------------------------
 
@@ -58,6 +60,7 @@ class Router:
             raise Rejected(f"the customer is blocked in this shop: {blocked[first]}")
         for event, refused in await store_customer_messages(conn, self.timeline.outbox, events):
             await self._refuse_attachments(conn, event, refused)
+        await self.automated.away_messages(conn, events)
         # New and reopened conversations wait for an assignee, if the shop assigns them.
         await self.assigner.assign_waiting_in(conn, {e.shop_id for e in events})
 
@@ -153,6 +156,7 @@ class Router:
             for tag in found:
                 topics[key] = add_topic(topics[key], tag.topic)
         await q.set_topics_many(conn, [(k[0], topics[k]) for k in keys])
+        await self.automated.instant_answers(conn, tags)
 
     async def on_order(self, conn: asyncpg.Connection, events: list[OrderEvent]) -> None:
         await require_known_shops(conn, events)

@@ -30,3 +30,14 @@ FIRST_RESPONSE = Histogram(
     ["channel"],
     buckets=(10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, 259200),
 )
+AUTOMATED_REPLIES = Counter(
+    "router_automated_replies_total",
+    "Automated replies sent, by kind (away_message, instant_answer) and the channel they left on.",
+    ["kind", "channel"],
+)
+AUTOMATED_REPLIES_SKIPPED = Counter(
+    "router_automated_replies_skipped_total",
+    "Automated replies not sent, by kind and reason: already_sent (once per closed period or "
+    "topic), staff_answering (staff wrote in the conversation within 10 minutes).",
+    ["kind", "reason"],
+)

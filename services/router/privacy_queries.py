@@ -252,7 +252,8 @@ async def erase_customer(conn: asyncpg.Connection, shop_id: str, data: CustomerD
 _SHOP_TABLES = (
     "privacy_exports", "customer_notes", "saved_replies", "carts", "orders", "visitors",
     "visitor_presence", "storefront_chat_messages", "products", "discount_codes",
-    "messenger_order_consents", "messenger_channels",
+    "messenger_order_consents", "messenger_channels", "assignment_settings",
+    "staff_availability", "chat_hours", "instant_answers",
 )
 
 

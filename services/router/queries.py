@@ -112,24 +112,28 @@ async def append_timeline(
 
 
 async def set_last_message(
-    conn: asyncpg.Connection, conversation_id: uuid.UUID, at: datetime, preview: str
+    conn: asyncpg.Connection, conversation_id: uuid.UUID, at: datetime, preview: str,
+    staff_reply: bool = True,
 ) -> int:
-    """A staff message: the conversation's last message (unless a newer one is there) and read;
-    reserves the next timeline sequence number and returns it (one statement for both)."""
+    """A message sent from the inbox: the conversation's last message (unless a newer one is
+    there), which marks it read. An automated reply (`staff_reply` false) changes neither the
+    preview nor the unread mark: the merchant still sees what the customer wrote, waiting.
+    Reserves the next timeline sequence number and returns it (one statement for both)."""
     # Every SET expression sees the row as it was, so each can test the old last_message_at.
     return await conn.fetchval(
         """UPDATE conversations SET
                timeline_seq = timeline_seq + 1,
-               last_message_preview = CASE WHEN last_message_at IS NULL
-                   OR last_message_at <= $2 THEN $3 ELSE last_message_preview END,
-               unread = CASE WHEN last_message_at IS NULL
-                   OR last_message_at <= $2 THEN false ELSE unread END,
+               last_message_preview = CASE WHEN $4 AND (last_message_at IS NULL
+                   OR last_message_at <= $2) THEN $3 ELSE last_message_preview END,
+               unread = CASE WHEN $4 AND (last_message_at IS NULL
+                   OR last_message_at <= $2) THEN false ELSE unread END,
                last_message_at = greatest(last_message_at, $2)
            WHERE conversation_id = $1
            RETURNING timeline_seq""",
         conversation_id,
         at,
         preview,
+        staff_reply,
     )
 
 

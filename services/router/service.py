@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from services.router import shop_queries as sq
 from services.router.assignment import Assigner
+from services.router.automation import AutomatedReplies
 from services.router.commands import Commands
 from services.router.handlers import Router
 from services.router.order_updates import OrderUpdates
@@ -36,11 +37,10 @@ def build(service: Service) -> None:
     timeline = Timeline(service.outbox)
     order_updates = OrderUpdates(timeline)
     assigner = Assigner(timeline)
-    commands = Commands(
-        timeline, order_updates, timedelta(seconds=service.settings.presence_timeout_seconds),
-        assigner,
-    )
-    router = Router(timeline, order_updates, assigner)
+    presence_timeout = timedelta(seconds=service.settings.presence_timeout_seconds)
+    commands = Commands(timeline, order_updates, presence_timeout, assigner)
+    router = Router(timeline, order_updates, assigner,
+                    AutomatedReplies(timeline, presence_timeout))
     service.consume(
         [
             Subscription(CHAT_INBOUND, router.on_chat_inbound),

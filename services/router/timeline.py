@@ -71,10 +71,13 @@ class Timeline:
         delivery_status: str = "pending",
         delivery_reason: str | None = None,
         once: bool = True,
+        staff_reply: bool = True,
     ) -> bool:
         """Store a message sent from the inbox, make it the conversation's last message and
         put it on the timeline (kind `merchant_reply`, `data` as given). With `once`, a message
-        already stored (a replayed event) changes nothing and False is returned."""
+        already stored (a replayed event) changes nothing and False is returned. An automated
+        reply (not `staff_reply`) leaves the conversation's preview and unread mark as they
+        were."""
         inserted = await q.insert_message(
             conn,
             message_id=message_id,
@@ -94,7 +97,8 @@ class Timeline:
         if once and not inserted:
             return False
         # One statement sets the last message and reserves the item's sequence number.
-        seq = await q.set_last_message(conn, conversation["conversation_id"], at, preview)
+        seq = await q.set_last_message(conn, conversation["conversation_id"], at, preview,
+                                       staff_reply)
         reply = TimelineEntry(item_id=message_id, kind="merchant_reply", author=author,
                               at=at, text=text, message_id=message_id, staff_id=staff_id,
                               data=data)

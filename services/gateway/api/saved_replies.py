@@ -25,7 +25,14 @@ from services.gateway.api.common import (
     search_text,
 )
 from services.gateway.auth import StaffMember
-from shared.rules import PLACEHOLDERS, expand_placeholders, first_name, unknown_placeholders
+from shared.rules import (
+    PLACEHOLDERS,
+    expand_placeholders,
+    unknown_placeholders,
+)
+from shared.rules import (
+    placeholder_values as placeholder_values_of,
+)
 
 router = APIRouter(tags=["saved replies"])
 
@@ -101,13 +108,9 @@ async def placeholder_values(
     newest = await q.recent_orders(
         db, staff.shop_id, conversation["customer_id"], conversation["customer_email"], 1
     )
-    return {
-        "customer_first_name": first_name(conversation["customer_name"]),
-        "customer_name": conversation["customer_name"],
-        "order_number": newest[0]["order_number"] if newest else None,
-        "shop_name": shop["name"] if shop else None,
-        "staff_name": staff.name,
-    }
+    return placeholder_values_of(conversation["customer_name"],
+                              newest[0]["order_number"] if newest else None,
+                              shop["name"] if shop else None, staff.name)
 
 
 async def expand_saved_reply(
