@@ -33,6 +33,7 @@ from services.gateway.storefront.common import (
     settings,
     shop,
 )
+from services.gateway.storefront.hours import availability
 from services.gateway.storefront.sessions import ChatSession, CurrentChat, Customer, new_session
 from services.gateway.storefront.thread import Thread, thread_message
 from shared import tokens
@@ -69,6 +70,9 @@ class StartChatIn(BaseModel):
 
 #: What a blocked customer reads in the widget (the merchant's reason is not shown to them).
 BLOCKED = "This shop is not taking messages from you in this chat."
+#: Why a chat outside the shop's hours needs an email address: nobody answers in the chat now.
+EMAIL_WHILE_AWAY = ("email: the shop is away right now (outside its chat hours); leave an email "
+                    "address so that the answer can reach you")
 
 
 async def refuse_blocked(request: Request, shop_id: str, channel: str, thread_ref: str | None,
@@ -80,13 +84,20 @@ async def refuse_blocked(request: Request, shop_id: str, channel: str, thread_re
 
 @router.post(API + "/shops/{shop_id}/chats", response_model=ChatSession, status_code=201)
 async def start_chat(request: Request, shop_id: str) -> ChatSession:
-    """A new thread for this visitor: nothing is published until the first message."""
+    """A new thread for this visitor: nothing is published until the first message. Outside
+    the shop's chat hours it needs the customer's email address (422 without)."""
     raw = await read_body(request, "chat")
-    await shop(request, shop_id)
+    row = await shop(request, shop_id)
     rate_limit(request, "chat", client_address(request))
     body = parse(StartChatIn, raw)
     thread_ref = f"web-{secrets.token_urlsafe(18)}"
     await refuse_blocked(request, shop_id, CHANNEL, None, body.visitor_id, body.email)
+    # Outside hours nobody is there to answer in the chat: a chat must be reachable by email.
+    # (A chat already started goes on without one.)
+    if body.email is None:
+        staffed = await availability(pool(request), shop_id, row["timezone"])
+        if not staffed.available:
+            raise HTTPException(422, EMAIL_WHILE_AWAY)
     customer = Customer(name=body.name, email=body.email, timezone=body.timezone,
                         locale=body.locale)
     return new_session(request, shop_id, thread_ref, body.visitor_id, customer)

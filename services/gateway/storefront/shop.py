@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, field_serializer, model_validator
 
 from services.gateway import queries as q
 from services.gateway.api.common import pool, validated
@@ -26,6 +26,7 @@ from services.gateway.storefront.common import (
     shop,
     visitor_signal,
 )
+from services.gateway.storefront.hours import availability
 from shared.contracts import ActivityEvent, CartEvent
 from shared.contracts.ingress import Cart
 from shared.rules import DiscountFacts, discount_amount, discount_is_active
@@ -51,16 +52,30 @@ class ShopInfo(BaseModel):
     #: timeout, so an open page never looks gone).
     heartbeat_seconds: float
     max_message_chars: int
+    #: Whether the shop's chat is staffed now (its chat hours; always without any).
+    available: bool
+    #: When it is staffed next, in the shop's time zone with its UTC offset; null while
+    #: available, and when the shop set hours with no opening at all.
+    next_available_at: datetime | None
+    #: The shop's IANA time zone (its chat hours are kept in it).
+    time_zone: str
+
+    @field_serializer("next_available_at")
+    def _with_shops_offset(self, value: datetime | None) -> str | None:
+        # isoformat keeps the offset as "+00:00" where the default would write "Z".
+        return None if value is None else value.isoformat()
 
 
 @router.get(API + "/shops/{shop_id}", response_model=ShopInfo)
 async def shop_info(request: Request, shop_id: str) -> ShopInfo:
     row = await shop(request, shop_id)
     timeout = settings(request).presence_timeout_seconds
+    staffed = await availability(pool(request), shop_id, row["timezone"])
     return ShopInfo(
         shop_id=row["shop_id"], name=row["name"], domain=row["domain"],
         currency=row["currency"], heartbeat_seconds=round(min(18.0, max(1.0, timeout * 0.3)), 1),
-        max_message_chars=MAX_MESSAGE_CHARS,
+        max_message_chars=MAX_MESSAGE_CHARS, available=staffed.available,
+        next_available_at=staffed.next_available_at, time_zone=staffed.time_zone,
     )
 
 

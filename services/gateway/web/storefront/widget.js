@@ -9,6 +9,9 @@
  * customer is here (page_view, a heartbeat while the page is visible, `left` when the page is
  * hidden for good) once they have a chat. Customers cannot send images here. A new chat tells
  * the shop the browser's time zone and language, so the merchant sees the customer's local time.
+ * Outside the shop's chat hours it says when the shop is back (in the customer's own language
+ * and time zone) and asks for an email address before the first message, so that the answer
+ * can reach the customer; it reads the shop again whenever the panel opens.
  *
  * Everything the customer or the shop wrote is put on the page as text (textContent), never as
  * HTML; links and images only ever get http(s) addresses.
@@ -97,6 +100,30 @@
     });
   }
 
+  /** A calendar day's number in the browser's time zone (to count days between dates). */
+  function dayNumber(date) {
+    return Math.round(Date.UTC(date.getFullYear(), date.getMonth(), date.getDate()) / 86400000);
+  }
+
+  /** When the shop is back, for the customer: "tomorrow 09:00", "Monday 09:00", or a date. */
+  function backAt(iso) {
+    var at = new Date(iso);
+    if (isNaN(at.getTime())) return "";
+    var clock = { hour: "2-digit", minute: "2-digit" };
+    try {
+      var days = dayNumber(at) - dayNumber(new Date());
+      if (days >= 0 && days <= 1 && Intl.RelativeTimeFormat) {
+        var day = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" }).format(days, "day");
+        return day + " " + new Intl.DateTimeFormat(undefined, clock).format(at);
+      }
+      var when = Object.assign({ weekday: "long" }, clock);
+      if (days < 0 || days >= 7) Object.assign(when, { day: "numeric", month: "long" });
+      return new Intl.DateTimeFormat(undefined, when).format(at);
+    } catch (e) {
+      return at.toLocaleString();
+    }
+  }
+
   function timeOf(iso) {
     try {
       return new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -110,12 +137,14 @@
   var session = storage.get("session");
   var visitorId = (session && session.visitor_id) || storage.get("visitor") || "v-" + randomId();
   storage.set("visitor", visitorId);
-  var shop = { name: "the shop", heartbeat_seconds: 18, max_message_chars: 5000 };
+  var shop = { name: "the shop", heartbeat_seconds: 18, max_message_chars: 5000, available: true,
+               next_available_at: null };
   var thread = { started: false, messages: [] };
   var pending = [];  // messages sent, not yet back from the server: {message_id, text, at}
   var presenceStarted = false;
   var events = null;
   var pollTimer = null;
+  var shopTimer = null;
 
   // --- the panel ----------------------------------------------------------------------------
 
@@ -132,10 +161,12 @@
     type: "button", class: "close", "aria-label": "Close chat", text: "\u00d7",
   });
   var status = el("p", { class: "status", role: "status", "aria-live": "polite" });
+  // Outside chat hours: that nobody is there, and when the shop is back.
+  var away = el("p", { class: "away", role: "status", "aria-live": "polite", hidden: true });
   var body = el("div", { class: "body" });
   var panel = el("section", {
     id: "chat-panel", class: "panel", role: "dialog", "aria-labelledby": "chat-title", hidden: true,
-  }, el("header", null, title, closeButton), body, status);
+  }, el("header", null, title, closeButton), away, body, status);
   root.appendChild(launcher);
   root.appendChild(panel);
 
@@ -148,10 +179,13 @@
     panel.hidden = !open;
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
     if (open) {
+      // The page may have been open for hours: whether the shop is there now is read anew.
+      readShop();
       var first = panel.querySelector("textarea, input");
       if (first) first.focus();
       scrollToEnd();
     } else {
+      watchOpening();
       launcher.focus();
     }
   }
@@ -169,12 +203,13 @@
                                  autocomplete: "email", maxlength: 320,
                                  "aria-describedby": "chat-email-hint" });
   var firstMessage = el("textarea", { id: "chat-first", name: "message", rows: 3, required: true });
+  var intro = el("p", { class: "intro" });
+  var emailLabel = el("label", { for: "chat-email" });
+  var emailHint = el("p", { id: "chat-email-hint", class: "hint" });
   var startForm = el("form", { class: "start", novalidate: true },
-    el("p", { class: "intro", text: "Hi! Ask us anything \u2014 we usually answer in a few minutes." }),
+    intro,
     el("label", { for: "chat-name", text: "Your name" }), nameInput,
-    el("label", { for: "chat-email", text: "Email (optional)" }), emailInput,
-    el("p", { id: "chat-email-hint", class: "hint",
-              text: "If you leave the store, we answer you by email." }),
+    emailLabel, emailInput, emailHint,
     el("label", { for: "chat-first", text: "Message" }), firstMessage,
     el("button", { type: "submit", class: "primary", text: "Start chat" }));
 
@@ -190,6 +225,62 @@
     el("p", { id: "chat-text-hint", class: "hint",
               text: "Enter sends, Shift+Enter starts a new line." }));
   var conversation = el("div", { class: "conversation" }, log, composer);
+
+  var EMAIL_NEEDED = "Please leave your email address: we're away now and will answer you there.";
+
+  function isAway() { return shop.available === false; }
+
+  /** The panel as the shop's hours say: in hours the email is optional; outside them there is
+   * a notice of when the shop is back, and the email is required. */
+  function showAvailability() {
+    var awayNow = isAway();
+    away.hidden = !awayNow;
+    if (!awayNow) away.textContent = "";  // so that going away again is announced
+    var when = awayNow && shop.next_available_at ? backAt(shop.next_available_at) : "";
+    var notice = "We're away right now." + (when ? " Back " + when + "." : "");
+    if (awayNow && away.textContent !== notice) {  // unchanged text is not announced again
+      away.textContent = "";
+      away.appendChild(document.createTextNode("We're away right now."));
+      if (when) {
+        away.appendChild(document.createTextNode(" Back "));
+        away.appendChild(el("time", { datetime: shop.next_available_at, text: when }));
+        away.appendChild(document.createTextNode("."));
+      }
+    }
+    intro.textContent = awayNow
+      ? "Hi! Leave us a message \u2014 we'll answer as soon as we're back."
+      : "Hi! Ask us anything \u2014 we usually answer in a few minutes.";
+    emailInput.required = awayNow;
+    emailLabel.textContent = awayNow ? "Email" : "Email (optional)";
+    emailHint.textContent = awayNow
+      ? "We're away now. Leave your email and we'll answer you there."
+      : "If you leave the store, we answer you by email.";
+  }
+
+  function useShop(info) {
+    shop = info;
+    title.textContent = "Chat with " + info.name;
+    launcher.textContent = "Chat with " + info.name;
+    showAvailability();
+    watchOpening();
+  }
+
+  /** The shop read again (whether it is there now); what the panel shows follows. */
+  function readShop() {
+    return request("GET", shopPath).then(useShop).catch(function () { /* keep what we know */ });
+  }
+
+  /** While the panel is open and the shop away, read it again when it is back. */
+  function watchOpening() {
+    if (shopTimer) clearTimeout(shopTimer);
+    shopTimer = null;
+    if (panel.hidden || !isAway() || !shop.next_available_at) return;
+    var wait = new Date(shop.next_available_at).getTime() - Date.now();
+    // A second past the opening, spread a little; at most an hour ahead (clocks drift).
+    wait = Math.min(Math.max(wait, 0) + 1000 + Math.random() * 4000, 3600000);
+    shopTimer = setTimeout(readShop, wait);
+  }
+  showAvailability();
 
   function showBody() {
     body.textContent = "";
@@ -317,6 +408,7 @@
     var name = nameInput.value.trim();
     var email = emailInput.value.trim();
     if (!name) { say("Please tell us your name.", true); nameInput.focus(); return; }
+    if (!email && isAway()) { say(EMAIL_NEEDED, true); emailInput.focus(); return; }
     if (email && !emailInput.checkValidity()) {
       say("That email address does not look right.", true); emailInput.focus(); return;
     }
@@ -344,7 +436,17 @@
     }).then(function (sent) {
       if (sent) firstMessage.value = "";
       composerInput.focus();
-    }).catch(function (error) { say(error.message, true); });
+    }).catch(function (error) {
+      if (error.status === 422 && !payload.email) {
+        // The shop went away since the panel was shown: say so, and ask for the email.
+        return readShop().then(function () {
+          if (!isAway()) { say(error.message, true); return; }
+          say(EMAIL_NEEDED, true);
+          emailInput.focus();
+        });
+      }
+      say(error.message, true);
+    });
   });
 
   composer.addEventListener("submit", function (event) {
@@ -455,9 +557,7 @@
   function start() {
     document.body.appendChild(host);
     request("GET", shopPath).then(function (info) {
-      shop = info;
-      title.textContent = "Chat with " + info.name;
-      launcher.textContent = "Chat with " + info.name;
+      useShop(info);
       return resumeFromLink();
     }).then(function (fromLink) {
       showBody();
