@@ -32,6 +32,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 
 from benchmarks.stack import SERVICES, Stack, start_stack
 from inbox.load.report import latency_summary
@@ -40,22 +41,26 @@ from inbox.load.traffic import Mix
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: What each suspect looks like in a stack: a frame whose text matches. A sample counts for
-#: every suspect one of its frames matches (so the shares may add up to more than 100%).
-SUSPECTS: dict[str, str] = {
-    "pydantic validation (model_validate*, __init__)": r"^(model_validate\w*|__init__) \(pydantic/",
-    "pydantic serialisation (model_dump*)": r"^model_dump\w* \(pydantic/",
-    "pydantic, anything": r"\(pydantic(_core)?/",
-    "JSON library (json, orjson)": r"\((json/|orjson)",
-    "asyncpg (PostgreSQL client)": r"\(asyncpg/",
-    "aiokafka (Kafka client)": r"\(aiokafka/",
-    "kafka-python protocol (record batches, crc)": r"\(kafka/",
-    "event loop machinery (asyncio, selectors)": r"\((asyncio|selectors)",
-    "httpx / httpcore (HTTP client)": r"\((httpx|httpcore|h11)/",
-    "logging": r"\(logging/",
-    "prometheus_client": r"\(prometheus_client/",
-    "the topic model (features, linear model)": r"\(services/classifier/model/",
-    "numpy / scipy": r"\((numpy|scipy)/",
+#: What each suspect looks like in a stack: a frame whose text matches (`any`), or the innermost
+#: frame (`leaf`: time spent in that code itself). A sample counts for every suspect it matches
+#: (so the shares may add up to more than 100%).
+SUSPECTS: dict[str, tuple[str, str]] = {
+    "pydantic validation (model_validate*, construction)":
+        ("any", r"^(\w+\.)?(model_validate\w*|__init__) \(pydantic/"),
+    "pydantic serialisation (model_dump*)": ("any", r"^(\w+\.)?model_dump\w* \(pydantic/"),
+    "pydantic, anything": ("any", r"\(pydantic(_core)?/"),
+    "JSON library (json, orjson)": ("any", r"\((json/|orjson)"),
+    "asyncpg (PostgreSQL client), with its socket writes": ("any", r"\(asyncpg/"),
+    "aiokafka (Kafka client), with its socket writes": ("any", r"\(aiokafka/"),
+    "socket writes (the transport's send: the kernel's loopback, waking the reader)":
+        ("leaf", r"^_SelectorSocketTransport\.write "),
+    "the event loop itself (scheduling, callbacks, reads; not waiting, not writes)":
+        ("leaf", r"^(?!_SelectorSocketTransport\.write )\S+ \((asyncio/|selectors)"),
+    "httpx / httpcore (HTTP client)": ("any", r"\((httpx|httpcore|h11)/"),
+    "logging": ("any", r"\(logging/"),
+    "prometheus_client": ("any", r"\(prometheus_client/"),
+    "the topic model (features, linear model)": ("any", r"\(services/classifier/model/"),
+    "numpy / scipy": ("any", r"\((numpy|scipy)/"),
 }
 
 
@@ -86,31 +91,46 @@ def read_collapsed(path: Path) -> list[tuple[list[str], int]]:
     return stacks
 
 
+#: A sample whose innermost frame is one of these is a thread waiting, not working: the event
+#: loop in epoll (py-spy counts it while the thread is runnable, e.g. woken but not yet on a
+#: CPU of a busy machine) or an idle worker thread.
+WAITING = re.compile(r"^(EpollSelector\.select|_worker \(concurrent/futures/thread|"
+                     r"\w+\.wait \(threading)")
+
+
+def _project(frame: str) -> bool:
+    """A frame of the project's own code (py-spy shows paths from a package root)."""
+    found = re.search(r"\(([\w/]+\.py)", frame)
+    return bool(found) and any((root / found[1]).exists() for root in (ROOT, ROOT / "shared"))
+
+
 def _function(frame: str) -> str:
     """`name (file:line)` without the line: a function, wherever in it the sample fell."""
     return re.sub(r":\d+\)$", ")", frame)
 
 
 def analyse(stacks: list[tuple[list[str], int]], top: int = 12) -> dict[str, Any]:
+    waiting = sum(count for frames, count in stacks if WAITING.search(frames[-1]))
+    stacks = [(frames, count) for frames, count in stacks if not WAITING.search(frames[-1])]
     total = sum(count for _, count in stacks) or 1
     own: Counter[str] = Counter()
     under: Counter[str] = Counter()
     suspects: Counter[str] = Counter()
-    patterns = {name: re.compile(p) for name, p in SUSPECTS.items()}
+    patterns = {name: (mode, re.compile(p)) for name, (mode, p) in SUSPECTS.items()}
     for frames, count in stacks:
         own[_function(frames[-1])] += count
         for function in {_function(f) for f in frames}:
             under[function] += count
-        for name, pattern in patterns.items():
-            if any(pattern.search(f) for f in frames):
+        for name, (mode, pattern) in patterns.items():
+            if any(pattern.search(f) for f in (frames[-1:] if mode == "leaf" else frames)):
                 suspects[name] += count
 
     def share(counter: Counter[str], n: int) -> list[tuple[str, float]]:
         return [(k, round(100 * v / total, 1)) for k, v in counter.most_common(n)]
 
     project = Counter({k: v for k, v in under.items()
-                       if re.search(r"\((services|shared)/", k)})
-    return {"samples": total, "self": share(own, top),
+                       if _project(k) and not k.startswith("<module>")})
+    return {"samples": total, "waiting_samples": waiting, "self": share(own, top),
             "project_inclusive": share(project, top),
             "suspects": {k: round(100 * suspects[k] / total, 1) for k in SUSPECTS}}
 
@@ -149,6 +169,16 @@ async def database_counts(url: str) -> dict[str, float]:
         await conn.close()
 
 
+def user_system(stack: Stack) -> dict[str, tuple[float, float]]:
+    """Per service: CPU seconds in user space and in the kernel (sockets are the kernel's)."""
+    found: dict[str, tuple[float, float]] = {}
+    for service in stack.services:
+        times = psutil.Process(service.process.pid).cpu_times()
+        user, system = found.get(service.name, (0.0, 0.0))
+        found[service.name] = (user + times.user, system + times.system)
+    return found
+
+
 def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: after[k] - before.get(k, 0.0) for k in after}
 
@@ -182,6 +212,7 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
             cpu_before, db_before = stack.cpu_seconds(), await database_counts(
                 stack.settings.database.url)
             metrics_before = await metrics(stack)
+            split_before = user_system(stack)
             sampling = asyncio.create_task(sample())
             started = time.perf_counter()
             report = await session.phase(args.rate, args.seconds, Mix.parse(args.mix),
@@ -191,6 +222,7 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
             cpu_after, db_after = stack.cpu_seconds(), await database_counts(
                 stack.settings.database.url)
             metrics_after = await metrics(stack)
+            split_after = user_system(stack)
     finally:
         stack.stop()
     events = max(1, sum(report.sent.values()))
@@ -201,6 +233,11 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
         if d["batches"]:
             batches[name] = {"events_per_batch": round(d["consumed"] / d["batches"], 1),
                              "ms_per_batch": round(1000 * d["handle_seconds"] / d["batches"], 2)}
+    kernel = {}
+    for name, (user, system) in split_after.items():
+        u0, s0 = split_before.get(name, (0.0, 0.0))
+        if user + system - u0 - s0 > 0:
+            kernel[name] = round(100 * (system - s0) / (user + system - u0 - s0), 1)
     db = {k: round(v / events, 2) for k, v in _delta(db_after, db_before).items()}
     results: dict[str, Any] = {
         "rate": args.rate, "seconds": args.seconds, "mix": args.mix, "events": events,
@@ -208,7 +245,8 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
         "sample_rate": args.sample_rate, "lost": report.lost, "duplicated": report.duplicated,
         "p99_ms": {name: latency_summary(p.latencies)["p99_ms"]
                    for name, p in report.paths.items()},
-        "cpu_ms_per_event": cpu, "database_per_event": db, "batches": batches, "profiles": {},
+        "cpu_ms_per_event": cpu, "kernel_share_percent": kernel, "database_per_event": db,
+        "batches": batches, "profiles": {},
     }
     if not args.speedscope:
         for name, path in files.items():
@@ -224,12 +262,15 @@ def say_results(results: dict[str, Any]) -> None:
     print("CPU ms per event: " + ", ".join(f"{k} {v}" for k, v in
                                           sorted(results["cpu_ms_per_event"].items(),
                                                  key=lambda kv: -kv[1])))
+    print("share of each service's CPU in the kernel (%): " + ", ".join(
+        f"{k} {v}" for k, v in results["kernel_share_percent"].items()))
     print("PostgreSQL per event: " + ", ".join(f"{k} {v}" for k, v in
                                               results["database_per_event"].items()))
     print("batches: " + "; ".join(f"{k} {v['events_per_batch']} events, {v['ms_per_batch']} ms"
                                   for k, v in results["batches"].items()))
     for name, found in results["profiles"].items():
-        print(f"\n{name}: {found['samples']:,} samples")
+        print(f"\n{name}: {found['samples']:,} samples working (shares below are of "
+              f"these), {found['waiting_samples']:,} more waiting in epoll or idle threads")
         print("  most samples in the function itself:")
         for function, share in found["self"]:
             print(f"    {share:>5}%  {function}")
