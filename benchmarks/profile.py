@@ -14,6 +14,12 @@ written, and each service's batch size (events consumed / batches made durable, 
 metrics). Each profile is kept as py-spy's raw (collapsed) stacks, and as speedscope JSON with
 `--speedscope`.
 
+py-spy counts a thread that can run, not one that runs: on a busy machine a thread woken from
+epoll or preempted in a socket write (the loopback wakes the reader, which may take the CPU) is
+sampled there while it waits for a CPU. Those waits are left out of the shares (the innermost
+frame says so) or, with `--gil`, only the thread holding the GIL is sampled: Python's own work;
+the kernel's share of each service's CPU is printed beside.
+
 py-spy must be on the PATH or beside this Python (`pip install py-spy`).
 """
 
@@ -71,10 +77,11 @@ def py_spy() -> str:
     return found
 
 
-async def record(pid: int, seconds: float, rate: int, out: Path, fmt: str) -> None:
+async def record(pid: int, seconds: float, rate: int, out: Path, fmt: str, gil: bool) -> None:
     process = await asyncio.create_subprocess_exec(
         py_spy(), "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))),
         "--rate", str(rate), "--nonblocking", "--format", fmt, "--output", str(out),
+        *(["--gil"] if gil else []),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     _, err = await process.communicate()
     if process.returncode != 0:
@@ -207,7 +214,8 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
             async def sample() -> None:
                 await asyncio.sleep(delay)  # the phase's start, not the warm-up, is sampled
                 await asyncio.gather(*[record(stack.pids(name)[0], sampled, args.sample_rate,
-                                              files[name], fmt) for name in wanted])
+                                              files[name], fmt, args.gil)
+                                       for name in wanted])
 
             cpu_before, db_before = stack.cpu_seconds(), await database_counts(
                 stack.settings.database.url)
@@ -242,7 +250,8 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "rate": args.rate, "seconds": args.seconds, "mix": args.mix, "events": events,
         "elapsed_seconds": round(elapsed, 1), "sampled_seconds": round(sampled, 1),
-        "sample_rate": args.sample_rate, "lost": report.lost, "duplicated": report.duplicated,
+        "sample_rate": args.sample_rate, "gil_only": args.gil, "lost": report.lost,
+        "duplicated": report.duplicated,
         "p99_ms": {name: latency_summary(p.latencies)["p99_ms"]
                    for name, p in report.paths.items()},
         "cpu_ms_per_event": cpu, "kernel_share_percent": kernel, "database_per_event": db,
@@ -257,7 +266,8 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
 def say_results(results: dict[str, Any]) -> None:
     print(f"{results['events']:,} events ({results['mix']}) at {results['rate']:g}/s for "
           f"{results['seconds']:g}s; sampled {results['sampled_seconds']}s at "
-          f"{results['sample_rate']} Hz; lost {results['lost']}, duplicated "
+          f"{results['sample_rate']} Hz{' (GIL holder only)' if results['gil_only'] else ''}; "
+          f"lost {results['lost']}, duplicated "
           f"{results['duplicated']}; p99 {results['p99_ms']}")
     print("CPU ms per event: " + ", ".join(f"{k} {v}" for k, v in
                                           sorted(results["cpu_ms_per_event"].items(),
@@ -292,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--services", default="router,classifier,notifier",
                         help=f"comma-separated, of: {', '.join(SERVICES)}")
     parser.add_argument("--sample-rate", type=int, default=200, help="py-spy samples/s")
+    parser.add_argument("--gil", action="store_true",
+                        help="only the thread holding the GIL (Python's own CPU: a thread "
+                             "preempted in a socket write, or waiting, is not counted)")
     parser.add_argument("--speedscope", action="store_true",
                         help="keep speedscope JSON instead of collapsed stacks (no summary)")
     parser.add_argument("--out", type=Path, default=ROOT / ".inbox" / "profiles")
