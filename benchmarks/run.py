@@ -270,7 +270,8 @@ def say_step(step: dict[str, Any], verdict: str) -> None:
         f"{step['duplicated']}: {verdict}")
 
 
-async def bench_max_rate(step_seconds: float, shops: int) -> dict[str, Any]:
+async def bench_max_rate(step_seconds: float, shops: int, rates: tuple[float, ...] = RATES
+                         ) -> dict[str, Any]:
     """Step the open-loop rate of customer messages up (a fresh stack for each step) until p99
     exceeds the target or something is lost; then one step halfway back."""
     steps: list[dict[str, Any]] = []
@@ -293,7 +294,7 @@ async def bench_max_rate(step_seconds: float, shops: int) -> dict[str, Any]:
         steps.append(step)
         return ok, step
 
-    for rate in RATES:
+    for rate in rates:
         ok, _ = await one_step(rate)
         if not ok:
             first_bad = rate
@@ -539,7 +540,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if wanted("rate"):
         say(f"highest end-to-end rate of customer messages (steps of {args.step_seconds:g}s, "
             f"each on a fresh stack)")
-        results["max_rate"] = await bench_max_rate(args.step_seconds, args.shops)
+        results["max_rate"] = await bench_max_rate(args.step_seconds, args.shops, args.rates)
         per_message = cpu_per_message(results["max_rate"])
         if per_message is not None:
             results["cpu_per_message_ms"] = per_message
@@ -691,12 +692,25 @@ def summary(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def rates_arg(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(sorted(float(r) for r in text.split(",") if r.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of rates: {text!r}") from None
+    if not rates or rates[0] <= 0:
+        raise argparse.ArgumentTypeError("rates must be positive numbers")
+    return rates
+
+
 def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000,
                         help="messages of the raw and router-burst benchmarks")
     parser.add_argument("--step-seconds", type=float, default=8.0,
                         help="duration of each open-loop step")
+    parser.add_argument("--rates", type=rates_arg, default=RATES,
+                        help="comma-separated open-loop rates to step through (default "
+                             + ",".join(str(r) for r in RATES) + ")")
     parser.add_argument("--reply-seconds", type=float, default=10.0)
     parser.add_argument("--growth-rate", type=float, default=None,
                         help="customer messages/s while conversations grow (default: 80%% of "
