@@ -694,7 +694,8 @@ def summary(results: dict[str, Any]) -> list[str]:
 
 def rates_arg(text: str) -> tuple[float, ...]:
     try:
-        rates = tuple(sorted(float(r) for r in text.split(",") if r.strip()))
+        rates = tuple(sorted(int(r) if float(r).is_integer() else float(r)
+                             for r in (r.strip() for r in text.split(",")) if r))
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a list of rates: {text!r}") from None
     if not rates or rates[0] <= 0:
