@@ -196,7 +196,7 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
     if unknown:
         raise SystemExit(f"unknown services: {', '.join(sorted(unknown))}")
     args.out.mkdir(parents=True, exist_ok=True)
-    stack = await start_stack(SERVICES)
+    stack = await start_stack(SERVICES, partitions=args.partitions)
     try:
         async with LoadSession(stack.settings, shops=args.shops, progress=False,
                                new_thread_share=0.8 if args.mix == "replies" else 0.3,
@@ -248,7 +248,8 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
             kernel[name] = round(100 * (system - s0) / (user + system - u0 - s0), 1)
     db = {k: round(v / events, 2) for k, v in _delta(db_after, db_before).items()}
     results: dict[str, Any] = {
-        "rate": args.rate, "seconds": args.seconds, "mix": args.mix, "events": events,
+        "partitions": args.partitions, "rate": args.rate, "seconds": args.seconds,
+        "mix": args.mix, "events": events,
         "elapsed_seconds": round(elapsed, 1), "sampled_seconds": round(sampled, 1),
         "sample_rate": args.sample_rate, "gil_only": args.gil, "lost": report.lost,
         "duplicated": report.duplicated,
@@ -264,7 +265,8 @@ async def profile(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def say_results(results: dict[str, Any]) -> None:
-    print(f"{results['events']:,} events ({results['mix']}) at {results['rate']:g}/s for "
+    print(f"{results['events']:,} events ({results['mix']}) at {results['rate']:g}/s, "
+          f"{results['partitions']} partitions a topic, for "
           f"{results['seconds']:g}s; sampled {results['sampled_seconds']}s at "
           f"{results['sample_rate']} Hz{' (GIL holder only)' if results['gil_only'] else ''}; "
           f"lost {results['lost']}, duplicated "
@@ -301,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shops", type=int, default=20)
     parser.add_argument("--services", default="router,classifier,notifier",
                         help=f"comma-separated, of: {', '.join(SERVICES)}")
+    parser.add_argument("--partitions", type=int, default=8,
+                        help="partitions per topic (default 8, as the benchmarks)")
     parser.add_argument("--sample-rate", type=int, default=200, help="py-spy samples/s")
     parser.add_argument("--gil", action="store_true",
                         help="only the thread holding the GIL (Python's own CPU: a thread "
