@@ -1,6 +1,7 @@
 """A fresh stack for one benchmark: a new broker (Apache Kafka, or Tansu where Java or Maven is
-missing: `inbox.dev.broker`), a new PostgreSQL (fsync off),
-a mail catcher, and the services as processes, as in production; stopped and removed after.
+missing: `inbox.dev.broker`), a new PostgreSQL (fsync off), a mail catcher, Meta's Graph API
+stand-in (`benchmarks.graph`), and the services as processes, as in production; stopped and
+removed after.
 
 `python -m benchmarks.stack` starts one and keeps it up until Ctrl-C (for `inbox load` by hand).
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from benchmarks.graph import APP_SECRET
 from inbox.dev.broker import Broker, start_broker
 from inbox.dev.postgres import EmbeddedPostgres, start_postgres
 from inbox.dev.processes import free_port, spawn, stop, wait_for_port
@@ -30,9 +32,12 @@ from shared.db.migrate import migrate_database
 from shared.kafka.admin import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
-#: The backbone: what a customer message and a reply go through (the gateway serves HTTP and
-#: is not on those paths).
+#: The backbone: what a customer message and a reply go through.
 BACKBONE = ("router", "classifier", "notifier", "presence")
+#: The project's own services: the backbone and the gateway (it serves HTTP and is not on those
+#: paths, but it runs beside them, and the benchmarks connect each shop's Messenger Page with
+#: the merchant API it serves).
+SERVICES = (*BACKBONE, "gateway")
 
 
 def _cpu_of(process: psutil.Process) -> float:
@@ -70,6 +75,9 @@ class Stack:
     env: dict[str, str]
     services: list[ServiceProcess] = field(default_factory=list)
     mail: subprocess.Popen | None = None
+    #: Meta's Graph API stand-in (the notifier's Send API calls go there).
+    graph: subprocess.Popen | None = None
+    graph_url: str = ""
 
     def start_service(self, name: str, index: int = 0, **extra_env: str) -> ServiceProcess:
         port = free_port()
@@ -99,13 +107,23 @@ class Stack:
                     raise TimeoutError("not ready: " + ", ".join(s.name for s in pending))
                 await asyncio.sleep(0.2)
 
+    def url(self, name: str) -> str:
+        """The HTTP address of the (first) instance of a service."""
+        port = next(s.port for s in self.services if s.name == name)
+        return f"http://127.0.0.1:{port}"
+
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each part: the broker, PostgreSQL (server and
-        backends), each service (instances summed) and this process (the load generator)."""
+        backends), each service (instances summed), the stand-ins for the outside world (mail
+        catcher, Meta) and this process (the load generator)."""
         parts: dict[str, list[int]] = {"broker": [self.broker.process.pid],
                                        "postgres": [self.postgres.process.pid]}
         for service in self.services:
             parts.setdefault(service.name, []).append(service.process.pid)
+        if self.mail is not None:
+            parts["mail catcher"] = [self.mail.pid]
+        if self.graph is not None:
+            parts["meta stand-in"] = [self.graph.pid]
         found = {name: sum(_cpu_of_tree(pid) for pid in pids) for name, pids in parts.items()}
         found["load generator"] = _cpu_of(psutil.Process())
         return found
@@ -119,8 +137,9 @@ class Stack:
                 service.process.send_signal(signal.SIGTERM)
         for service in self.services:
             stop(service.process, timeout=15)
-        if self.mail is not None:
-            stop(self.mail)
+        for helper in (self.mail, self.graph):
+            if helper is not None:
+                stop(helper)
         self.postgres.stop()
         self.broker.stop()
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -146,7 +165,7 @@ async def start_stack(
         kafka=KafkaSettings(bootstrap_servers=broker.bootstrap_servers,
                             **broker.client_settings, topic_partitions=partitions),
         database=DatabaseSettings(url=postgres.url), log_level="WARNING")
-    smtp_port = free_port()
+    smtp_port, graph_port = free_port(), free_port()
     stack = Stack(workdir, broker, postgres, settings, env={
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
@@ -155,8 +174,9 @@ async def start_stack(
         "INBOX_ENVIRONMENT": "development",
         "KAFKA_TOPIC_PARTITIONS": str(partitions),
         "SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
-        # No Messenger Page is connected in the benchmarks: nothing may ever reach Meta.
-        "MESSENGER_GRAPH_URL": "http://127.0.0.1:9",
+        # Meta is the stand-in: nothing may ever reach the real one.
+        "MESSENGER_GRAPH_URL": f"http://127.0.0.1:{graph_port}",
+        "MESSENGER_APP_SECRET": APP_SECRET,
         "PYTHONPATH": str(ROOT),
         "LOG_LEVEL": "WARNING",
         **(env or {}),
@@ -169,6 +189,10 @@ async def start_stack(
              "--smtp-port", str(smtp_port), "--http-port", str(free_port())],
             env=stack.env, log_path=workdir / "mail.log", cwd=ROOT)
         wait_for_port(smtp_port, 30, stack.mail)
+        stack.graph = spawn([sys.executable, "-m", "benchmarks.graph", "--port", str(graph_port)],
+                            env=stack.env, log_path=workdir / "graph.log", cwd=ROOT)
+        stack.graph_url = f"http://127.0.0.1:{graph_port}"
+        wait_for_port(graph_port, 30, stack.graph)
         for name in services:
             for i in range(routers if name == "router" else 1):
                 stack.start_service(name, i)
@@ -181,11 +205,13 @@ async def start_stack(
 
 def main() -> int:
     async def up() -> Stack:
-        return await start_stack()
+        return await start_stack(SERVICES)
 
     stack = asyncio.run(up())
     print(f"KAFKA_BOOTSTRAP_SERVERS={stack.settings.kafka.bootstrap_servers}")
     print(f"DATABASE_URL={stack.settings.database.url}")
+    print(f"GATEWAY_URL={stack.url('gateway')}")
+    print(f"MESSENGER_GRAPH_URL={stack.graph_url}")
     print("services: " + ", ".join(f"{s.name} pid {s.process.pid} port {s.port}"
                                    for s in stack.services))
     print("Ctrl-C stops everything.", flush=True)

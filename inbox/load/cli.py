@@ -27,6 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="random seed of the traffic")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quiet", action="store_true", help="no progress line every second")
+    parser.add_argument("--gateway-url",
+                        help="with --graph-url: the gateway, to connect each shop's Messenger "
+                             "channel to its Page (replies on Messenger are then really sent)")
+    parser.add_argument("--graph-url", help="Meta's Graph API stand-in (python -m "
+                                            "benchmarks.graph), where the shops' Pages are")
 
 
 async def run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
@@ -35,7 +40,8 @@ async def run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 
     mix = Mix.parse(args.mix)
     session = LoadSession(settings, shops=args.shops, seed=args.seed,
-                          new_thread_share=args.new_threads, progress=not args.quiet)
+                          new_thread_share=args.new_threads, progress=not args.quiet,
+                          gateway_url=args.gateway_url, graph_url=args.graph_url)
     print(f"load {session.run_id}: {args.shops} shops (load-{session.run_id}-NN), "
           f"{args.rate:g} events/s for {args.duration:g}s, mix {mix}; "
           f"broker {settings.kafka.bootstrap_servers}", flush=True)
@@ -55,6 +61,9 @@ def main(args: argparse.Namespace, settings: Any) -> int:
         Mix.parse(args.mix)
     except ValueError as exc:
         print(f"inbox load: {exc}")
+        return 2
+    if bool(args.gateway_url) != bool(args.graph_url):
+        print("inbox load: --gateway-url and --graph-url go together")
         return 2
     try:
         result = asyncio.run(run(args, settings))

@@ -21,6 +21,8 @@ import asyncpg
 
 from inbox.demo import demo_shop, publish
 from inbox.load.follow import Follower, Tracker
+from inbox.load.messenger import STAFF as MESSENGER_STAFF
+from inbox.load.messenger import connect_pages
 from inbox.load.report import LoadReport
 from inbox.load.schedule import OpenLoop, Pacing, run_open_loop
 from inbox.load.traffic import Mix, Planned, Traffic, heldout_texts
@@ -67,7 +69,11 @@ class LoadSession:
         progress: bool = True,
         out: Callable[[str], object] = print,
         run_id: str | None = None,
+        gateway_url: str | None = None,
+        graph_url: str | None = None,
     ) -> None:
+        """With `gateway_url` and `graph_url` (Meta's Graph API stand-in), each shop's Messenger
+        channel is connected to its Page there, so replies on Messenger are really sent."""
         if shops < 1:
             raise ValueError("at least one shop")
         self.settings = settings
@@ -81,6 +87,9 @@ class LoadSession:
         self.tracker = Tracker()
         self.follower = Follower(settings, self.tracker, self.run_id,
                                  on_conversation=self.traffic.confirm)
+        self.gateway_url, self.graph_url = gateway_url, graph_url
+        #: shop id -> the API token of its staff member with the messaging permission
+        self.staff_tokens: dict[str, str] = {}
         self.producer = EventProducer(settings, "load")
         self.pool: asyncpg.Pool | None = None
         self.produce_errors: list[dict[str, Any]] = []
@@ -104,6 +113,10 @@ class LoadSession:
         await self.producer.start()
         await self.follower.start()
         await self._create_shops(shop_timeout)
+        if self.gateway_url and self.graph_url:
+            await connect_pages(self.gateway_url, self.graph_url,
+                                {s.shop_id: s.page_id for s in self.traffic.shops},
+                                self.staff_tokens, self.run_id)
         if warmup:
             await self._warm_up()
 
@@ -119,6 +132,7 @@ class LoadSession:
         platform publishes them; then wait until the router has stored them all."""
         for shop_id in self.shop_ids:
             shop = demo_shop(shop_id, token_seed=f"load-{self.run_id}")
+            self.staff_tokens[shop_id] = shop.tokens[MESSENGER_STAFF]
             # The demo's two past orders would race their shop (rejected as an unknown shop):
             # a load shop's orders are the ones the traffic places.
             shop.events = [(topic, e) for topic, e in shop.events if topic != ORDERS_EVENTS]

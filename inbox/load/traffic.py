@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -299,8 +300,11 @@ class Traffic:
         self._channel = _Weighted(CHANNEL_SHARES)
         self.new_thread_share = new_thread_share
         self.clock = clock
+        # Numeric Page ids, as Meta's, of this run: a Page serves one shop at a time, and
+        # another run on the same stack has shops of its own.
+        run_digits = zlib.crc32(run_id.encode()) % 10**9
         self.shops = [
-            _Shop(shop_id, page_id=f"7{seed % 1000:03d}{i:06d}") for i, shop_id in
+            _Shop(shop_id, page_id=f"7{run_digits:09d}{i:05d}") for i, shop_id in
             enumerate(shop_ids)
         ]
         # A few busy shops and a long tail (Zipf-like).
