@@ -87,3 +87,20 @@ async def listed(api: httpx.AsyncClient, **params: Any) -> list[str]:
     response = await api.get("/conversations", params=params)
     assert response.status_code == 200, response.text
     return [row["conversation_id"] for row in response.json()["items"]]
+
+
+async def set_chat_hours(stack: dict, shop: DemoShop, mode: str,
+                         hours: list[dict[str, str]] | None = None,
+                         away_message: str = "We're away right now; back soon.") -> None:
+    """The shop's chat hours and away message, set as a merchant does (its owner, Ava)."""
+    async with client(stack, shop) as api:
+        response = await api.put("/settings/availability", json={
+            "mode": mode, "hours": hours or [], "away_message": away_message})
+    assert response.status_code == 200, response.text
+
+
+async def set_instant_answer(stack: dict, shop: DemoShop, topic: str, text: str) -> None:
+    async with client(stack, shop) as api:
+        response = await api.put(f"/settings/instant-answers/{topic}",
+                                 json={"enabled": True, "text": text})
+    assert response.status_code == 200, response.text

@@ -20,7 +20,7 @@ from shared.topics import CHAT_INBOUND, INBOX_COMMANDS
 from tests.conftest import eventually
 from tests.helpers import chat_message, command, new_shop, open_conversation, unique
 from tests.messenger_support import Meta, messenger_shop, numeric_id, text_of
-from tests.test_api_support import client
+from tests.test_api_support import client, set_chat_hours, set_instant_answer
 
 AWAY = "Thanks {{ customer_first_name }}! {{ shop_name }} is closed now; we answer tomorrow."
 SHIPPING_ANSWER = "We ship to all of Scandinavia in 2-4 days; shipping is free over 50 EUR."
@@ -31,33 +31,6 @@ def closed_now(zone: str) -> list[dict[str, str]]:
     """Hours that keep the shop closed now and for two days: one range, three days on."""
     day = (datetime.now(ZoneInfo(zone)).weekday() + 3) % 7
     return [{"day": DAYS[day], "from": "09:00", "to": "17:00"}]
-
-
-async def set_hours(stack: dict, shop: Any, mode: str, hours: list[dict[str, str]],
-                    away_message: str) -> None:
-    db = await asyncpg.connect(stack["router"].env["DATABASE_URL"])
-    await db.execute("""INSERT INTO chat_hours VALUES ($1, $2, $3::jsonb, $4, now())
-                        ON CONFLICT (shop_id) DO UPDATE SET mode = $2, hours = $3::jsonb,
-                        away_message = $4""", shop.shop_id, mode, json.dumps(hours),
-                     away_message)
-    await db.close()
-    return
-    async with client(stack, shop) as api:
-        response = await api.put("/settings/availability", json={
-            "mode": mode, "hours": hours, "away_message": away_message})
-    assert response.status_code == 200, response.text
-
-
-async def set_instant_answer(stack: dict, shop: Any, topic: str, text: str) -> None:
-    db = await asyncpg.connect(stack["router"].env["DATABASE_URL"])
-    await db.execute("INSERT INTO instant_answers VALUES ($1, $2, true, $3, now())",
-                     shop.shop_id, topic, text)
-    await db.close()
-    return
-    async with client(stack, shop) as api:
-        response = await api.put(f"/settings/instant-answers/{topic}",
-                                 json={"enabled": True, "text": text})
-    assert response.status_code == 200, response.text
 
 
 async def automated(db: asyncpg.Pool, conversation_id: Any, count: int = 1,
@@ -87,7 +60,7 @@ async def test_a_message_outside_hours_gets_the_away_message_once_per_closed_per
     stack, producer, db
 ):
     shop = await new_shop(producer, db)
-    await set_hours(stack, shop, "hours", closed_now("Europe/Berlin"), AWAY)
+    await set_chat_hours(stack, shop, "hours", closed_now("Europe/Berlin"), AWAY)
     conversation = await open_conversation(producer, db, shop.shop_id,
                                            text="Hello, is anyone there?")
     cid = conversation["conversation_id"]
@@ -121,7 +94,7 @@ async def test_a_message_outside_hours_gets_the_away_message_once_per_closed_per
     assert replies[0]["message_id"] != replies[1]["message_id"]
 
     # In hours ("always"), nothing automated.
-    await set_hours(stack, shop, "always", [], AWAY)
+    await set_chat_hours(stack, shop, "always", [], AWAY)
     other = await open_conversation(producer, db, shop.shop_id, text="And now?")
     await producer.send_and_wait(CHAT_INBOUND, chat_message(
         shop.shop_id, other["thread_ref"], text="Sent last week",
@@ -136,7 +109,7 @@ async def test_a_message_outside_hours_gets_the_away_message_once_per_closed_per
 
 async def test_an_email_outside_hours_is_answered_by_email(stack, producer, db, smtp):
     shop = await new_shop(producer, db)
-    await set_hours(stack, shop, "hours", closed_now("Europe/Berlin"), AWAY)
+    await set_chat_hours(stack, shop, "hours", closed_now("Europe/Berlin"), AWAY)
     address = f"{unique('kim')}@example.no"
     conversation = await open_conversation(
         producer, db, shop.shop_id, channel="email", thread_ref=f"<{unique('m')}@example.no>",
@@ -212,7 +185,7 @@ async def test_on_messenger_an_automated_reply_goes_inside_the_window_and_is_ref
 ):
     # The Page is approved for Human Agent: even so an automated reply never uses the tag.
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta, human_agent=True)
-    await set_hours(stack, shop.shop, "hours", closed_now("Europe/Berlin"),
+    await set_chat_hours(stack, shop.shop, "hours", closed_now("Europe/Berlin"),
                     "We're closed now, back soon.")
     psid = numeric_id()
     await meta.message(shop.page_id, psid, "Hello?")

@@ -13,13 +13,14 @@ import pytest
 
 from tests.conftest import eventually
 from tests.helpers import new_shop, unique
+from tests.test_api_support import set_chat_hours
 from tests.test_browser_support import (
     UI_TIMEOUT_MS,
     customer_page,
     expect,
     requires_browser,
 )
-from tests.test_storefront_hours import hours_range, set_hours
+from tests.test_storefront_hours import hours_range
 
 pytestmark = [requires_browser, pytest.mark.timeout(240)]
 
@@ -44,7 +45,7 @@ async def test_outside_hours_the_widget_says_when_and_asks_for_an_email(browser,
     # where that is 19:00 of a day that is today or tomorrow (not Tokyo's date).
     shop = await new_shop(producer, db, timezone="Asia/Tokyo")
     tomorrow = datetime.now(ZoneInfo("Asia/Tokyo")) + timedelta(days=1)
-    await set_hours(db, shop.shop_id, "hours", [hours_range(tomorrow, "09:00", "17:00")])
+    await set_chat_hours(stack, shop, "hours", [hours_range(tomorrow, "09:00", "17:00")])
     opening = datetime.combine(tomorrow.date(), datetime.min.time().replace(hour=9),
                                ZoneInfo("Asia/Tokyo"))
     customer = await customer_page(browser, f"{gateway}/storefront/demo?shop={shop.shop_id}",
@@ -100,7 +101,7 @@ async def test_in_hours_nothing_changes_and_the_widget_follows_the_hours(browser
     # The merchant closes the chat for the rest of today and tomorrow (open the day after):
     # the tab, left open, shows it as soon as the panel opens again.
     later = datetime.now(ZoneInfo("Europe/Berlin")) + timedelta(days=2)
-    await set_hours(db, shop.shop_id, "hours", [hours_range(later, "10:00", "12:00")])
+    await set_chat_hours(stack, shop, "hours", [hours_range(later, "10:00", "12:00")])
     await customer.get_by_role("button", name="Close chat").click()
     await launcher.click()
     await expect(notice).to_have_text(f"We're away right now. Back {later:%A} 10:00.",
@@ -108,7 +109,7 @@ async def test_in_hours_nothing_changes_and_the_widget_follows_the_hours(browser
     await expect(customer.get_by_label("Email", exact=True)).to_have_attribute("required", "")
 
     # In hours again: no notice, the email is optional, and a chat starts without one.
-    await set_hours(db, shop.shop_id, "always")
+    await set_chat_hours(stack, shop, "always")
     await customer.get_by_role("button", name="Close chat").click()
     await launcher.click()
     await expect(notice).to_be_hidden(timeout=UI_TIMEOUT_MS)

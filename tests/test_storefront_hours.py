@@ -9,12 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
-
 from shared.hours import DAYS
 from tests.conftest import eventually
 from tests.helpers import new_shop, unique
-from tests.test_api_support import detail
+from tests.test_api_support import detail, set_chat_hours
 from tests.test_storefront_api import SF, bearer, say, storefront
 
 #: Real zones without daylight saving, one for every whole UTC offset from -11 to +14 (the
@@ -28,17 +26,6 @@ FIXED_ZONES = (
     "Australia/Brisbane", "Pacific/Guadalcanal", "Pacific/Tarawa", "Pacific/Tongatapu",
     "Pacific/Kiritimati",
 )
-
-
-async def set_hours(db: asyncpg.Pool, shop_id: str, mode: str,
-                    ranges: list[dict[str, str]] | None = None) -> None:
-    """The shop's chat hours, as the merchant's settings would save them."""
-    await db.execute(
-        """INSERT INTO chat_hours (shop_id, mode, hours, away_message, updated_at)
-           VALUES ($1, $2, $3, '', now())
-           ON CONFLICT (shop_id) DO UPDATE
-           SET mode = excluded.mode, hours = excluded.hours, updated_at = excluded.updated_at""",
-        shop_id, mode, ranges or [])
 
 
 def hours_range(day: datetime, start: str, end: str) -> dict[str, str]:
@@ -66,7 +53,7 @@ async def test_always_available_without_hours_or_set_to_always(stack, producer, 
     info = await shop_info(stack, shop.shop_id)
     assert (info["available"], info["next_available_at"], info["time_zone"]) == (
         True, None, "Asia/Tokyo")
-    await set_hours(db, shop.shop_id, "always")
+    await set_chat_hours(stack, shop, "always")
     assert await availability(stack, shop.shop_id) == (True, None)
 
 
@@ -75,12 +62,12 @@ async def test_open_now_and_never_open(stack, producer, db):
     shop = await new_shop(producer, db)
     today = datetime.now(zone)
     # Today and tomorrow all day: open now, even if the test runs across midnight.
-    await set_hours(db, shop.shop_id, "hours", [
+    await set_chat_hours(stack, shop, "hours", [
         hours_range(today, "00:00", "24:00"),
         hours_range(today + timedelta(days=1), "00:00", "24:00")])
     assert await availability(stack, shop.shop_id) == (True, None)
     # Hours with no opening at all: away, with nothing to say about when it is back.
-    await set_hours(db, shop.shop_id, "hours", [])
+    await set_chat_hours(stack, shop, "hours", [])
     assert await availability(stack, shop.shop_id) == (False, None)
 
 
@@ -97,7 +84,7 @@ async def test_closed_now_back_later_the_same_local_day(stack, producer, db):
     local = now.astimezone(ZoneInfo(zone))
     earlier, opening = local - timedelta(hours=2), local + timedelta(hours=2)
     assert earlier.date() == opening.date() == local.date()
-    await set_hours(db, shop.shop_id, "hours", [
+    await set_chat_hours(stack, shop, "hours", [
         hours_range(local, "00:00", clock(earlier)),  # over for today
         hours_range(local, clock(opening), clock(opening + timedelta(hours=1))),
         hours_range(local + timedelta(days=2), "08:00", "12:00"),
@@ -117,7 +104,7 @@ async def test_back_on_the_shops_next_day_while_utc_is_on_another_date(stack, pr
                                          ("Pacific/Pago_Pago", "20:00", "-11:00", 1)):
         shop = await new_shop(producer, db, timezone=zone)
         tomorrow = datetime.now(ZoneInfo(zone)) + timedelta(days=1)
-        await set_hours(db, shop.shop_id, "hours", [hours_range(tomorrow, opens, "23:00")])
+        await set_chat_hours(stack, shop, "hours", [hours_range(tomorrow, opens, "23:00")])
         expected = f"{tomorrow.date().isoformat()}T{opens}:00{offset}"
         assert await availability(stack, shop.shop_id) == (False, expected), zone
         assert datetime.fromisoformat(expected).astimezone(UTC).date() == (
@@ -127,7 +114,7 @@ async def test_back_on_the_shops_next_day_while_utc_is_on_another_date(stack, pr
 async def test_hours_changed_by_the_merchant_show_at_once(stack, producer, db):
     shop = await new_shop(producer, db)
     assert await availability(stack, shop.shop_id) == (True, None)  # the shop is cached now
-    await set_hours(db, shop.shop_id, "hours", [])
+    await set_chat_hours(stack, shop, "hours", [])
 
     async def away() -> bool:
         return await availability(stack, shop.shop_id) == (False, None)
@@ -144,7 +131,7 @@ async def test_a_chat_outside_hours_needs_an_email_address(stack, producer, db):
         early = await sf.post(chats, json={"visitor_id": unique("visitor"), "name": "Early"})
         assert early.status_code == 201, early.text
 
-        await set_hours(db, shop.shop_id, "hours", [hours_range(tomorrow, "09:00", "17:00")])
+        await set_chat_hours(stack, shop, "hours", [hours_range(tomorrow, "09:00", "17:00")])
         visitor = unique("visitor")
         refused = await sf.post(chats, json={"visitor_id": visitor, "name": "Tui"})
         assert refused.status_code == 422
@@ -165,7 +152,7 @@ async def test_a_chat_outside_hours_needs_an_email_address(stack, producer, db):
             "Still there?"]
 
         # Back in hours, the email is optional again.
-        await set_hours(db, shop.shop_id, "always")
+        await set_chat_hours(stack, shop, "always")
         again = await sf.post(chats, json={"visitor_id": unique("visitor"), "name": "Later"})
         assert again.status_code == 201, again.text
     await eventually(lambda: db.fetchval(
