@@ -152,6 +152,13 @@ DEMO_PAGE_ID = "100200300400500"
 DEMO_PAGE_TOKEN = "demo-page-access-token"
 
 
+DEMO_INSTANT_ANSWER = {
+    "enabled": True,
+    "text": "Hi {{ customer_first_name }}! We ship across Europe in 2-4 working days, free "
+            "over 50 EUR. A colleague will follow up if you need more.",
+}
+
+
 async def connect_demo_messenger(gateway_url: str, staff_token: str, timeout: float = 60) -> None:
     """Connect the demo shop's Messenger channel to the demo Page through the merchant API
     (the same call a merchant makes), once the gateway knows the staff member."""
@@ -171,3 +178,14 @@ async def connect_demo_messenger(gateway_url: str, staff_token: str, timeout: fl
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError("could not connect the demo shop's Messenger channel")
             await asyncio.sleep(0.3)
+
+
+async def turn_on_demo_instant_answer(gateway_url: str, staff_token: str) -> None:
+    """An instant answer to show (ask the demo store's chat about shipping), set through the
+    merchant API. The demo shop's chat stays "always" available: a newcomer is answered by
+    staff; the inbox's Chat settings show how to set hours."""
+    async with httpx.AsyncClient(timeout=5) as client:
+        response = await client.put(
+            f"{gateway_url}/api/v1/settings/instant-answers/shipping", json=DEMO_INSTANT_ANSWER,
+            headers={"Authorization": f"Bearer {staff_token}"})
+    response.raise_for_status()

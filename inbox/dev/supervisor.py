@@ -29,6 +29,7 @@ from inbox.demo import (
     demo_shop,
     publish,
     shop_stored_in,
+    turn_on_demo_instant_answer,
 )
 from inbox.dev.broker import TANSU_COST, Broker, choose_broker, start_broker
 from inbox.dev.kafka import DEV_JVM_OPTIONS
@@ -281,6 +282,11 @@ class DevStack:
                                                shop.tokens["ava"]))
         except TimeoutError as exc:
             say(f"warning: {exc}")
+        try:
+            asyncio.run(turn_on_demo_instant_answer(f"http://127.0.0.1:{gateway.port}",
+                                                    shop.tokens["ava"]))
+        except httpx.HTTPError as exc:
+            say(f"warning: the demo's instant answer was not set: {exc}")
         return shop
 
     # --- run and stop ---------------------------------------------------------------------------
