@@ -111,6 +111,15 @@ class MessengerShop:
         return response.json()
 
 
+async def customer_writes(db: asyncpg.Pool, meta: Meta, shop: MessengerShop, psid: str,
+                          text: str = "Hello!") -> asyncpg.Record:
+    """A person writes to the shop's Page; their conversation, once the router stored it."""
+    await meta.message(shop.page_id, psid, text)
+    return await eventually(lambda: db.fetchrow(
+        "SELECT * FROM conversations WHERE shop_id = $1 AND thread_ref = $2",
+        shop.shop_id, f"{shop.page_id}:{psid}"))
+
+
 async def messenger_shop(
     producer: EventProducer, db: asyncpg.Pool, gateway_url: str, meta: Meta,
     human_agent: bool = False, meta_human_agent: bool | None = None,

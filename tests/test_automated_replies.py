@@ -19,7 +19,7 @@ from shared.hours import DAYS
 from shared.topics import CHAT_INBOUND, INBOX_COMMANDS
 from tests.conftest import eventually
 from tests.helpers import chat_message, command, new_shop, open_conversation, unique
-from tests.messenger_support import Meta, messenger_shop, numeric_id, text_of
+from tests.messenger_support import Meta, customer_writes, messenger_shop, numeric_id, text_of
 from tests.test_api_support import client, set_chat_hours, set_instant_answer
 
 AWAY = "Thanks {{ customer_first_name }}! {{ shop_name }} is closed now; we answer tomorrow."
@@ -186,12 +186,8 @@ async def test_on_messenger_an_automated_reply_goes_inside_the_window_and_is_ref
     # The Page is approved for Human Agent: even so an automated reply never uses the tag.
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta, human_agent=True)
     await set_chat_hours(stack, shop.shop, "hours", closed_now("Europe/Berlin"),
-                    "We're closed now, back soon.")
-    psid = numeric_id()
-    await meta.message(shop.page_id, psid, "Hello?")
-    conversation = await eventually(lambda: db.fetchrow(
-        "SELECT * FROM conversations WHERE shop_id = $1 AND thread_ref = $2",
-        shop.shop_id, f"{shop.page_id}:{psid}"))
+                         "We're closed now, back soon.")
+    conversation = await customer_writes(db, meta, shop, numeric_id(), "Hello?")
     [away] = await automated(db, conversation["conversation_id"])
     await eventually(lambda: db.fetchval(
         "SELECT delivery_status = 'sent' FROM messages WHERE message_id = $1",
@@ -205,11 +201,7 @@ async def test_on_messenger_an_automated_reply_goes_inside_the_window_and_is_ref
     notifier = httpx.AsyncClient(base_url=stack["notifier"].url)
     response = await notifier.put("/dev/clock", json={"offset_seconds": 25 * 3600})
     assert response.status_code == 200, response.text
-    psid = numeric_id()
-    await meta.message(shop.page_id, psid, "Anyone?")
-    late = await eventually(lambda: db.fetchrow(
-        "SELECT * FROM conversations WHERE shop_id = $1 AND thread_ref = $2",
-        shop.shop_id, f"{shop.page_id}:{psid}"))
+    late = await customer_writes(db, meta, shop, numeric_id(), "Anyone?")
     [refused] = await automated(db, late["conversation_id"])
     failed = await eventually(lambda: db.fetchrow(
         """SELECT delivery_status, delivery_reason FROM messages

@@ -16,19 +16,13 @@ from tests.helpers import unique
 from tests.messenger_support import (
     Meta,
     accepted,
+    customer_writes,
     messenger_shop,
     numeric_id,
     order_event,
     publish_order,
     text_of,
 )
-
-
-async def _customer_writes(db, meta: Meta, shop, psid: str, text: str = "Hello!"):
-    await meta.message(shop.page_id, psid, text)
-    return await eventually(lambda: db.fetchrow(
-        "SELECT * FROM conversations WHERE shop_id = $1 AND thread_ref = $2",
-        shop.shop_id, f"{shop.page_id}:{psid}"))
 
 
 async def _reply(shop, conversation, text: str) -> None:
@@ -60,7 +54,7 @@ async def test_a_human_reply_at_30_h_without_human_agent_approval_is_refused_wit
 ):
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta, human_agent=False)
     psid = numeric_id()
-    conversation = await _customer_writes(db, meta, shop, psid)
+    conversation = await customer_writes(db, meta, shop, psid)
     await _reply(shop, conversation, "Checking with the warehouse")
     await _outcome(db, conversation, "Checking with the warehouse", "sent")
     [inside] = await _calls(meta, shop.page_id, "Checking with the warehouse")
@@ -87,7 +81,7 @@ async def test_a_human_reply_at_30_h_with_human_agent_approval_goes_with_the_tag
 ):
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta, human_agent=True)
     psid = numeric_id()
-    conversation = await _customer_writes(db, meta, shop, psid)
+    conversation = await customer_writes(db, meta, shop, psid)
     await clock.advance(30)
     await _reply(shop, conversation, "Sorry for the delay: it ships Monday")
     await _outcome(db, conversation, "Sorry for the delay: it ships Monday", "sent")
@@ -108,7 +102,7 @@ async def test_meta_refusing_human_agent_is_a_permission_error_not_a_window(
     # The merchant ticked "approved" but Meta has not approved the Page.
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta, human_agent=True,
                                 meta_human_agent=False)
-    conversation = await _customer_writes(db, meta, shop, numeric_id())
+    conversation = await customer_writes(db, meta, shop, numeric_id())
     await clock.advance(30)
     await _reply(shop, conversation, "Here is the answer")
     failed = await _outcome(db, conversation, "Here is the answer", "failed")
@@ -153,7 +147,7 @@ async def test_551_is_not_retried_and_stops_automated_messages(stack, producer, 
 
 async def test_190_pauses_the_channel_until_it_is_reconnected(stack, producer, db, meta):
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta)
-    conversation = await _customer_writes(db, meta, shop, numeric_id())
+    conversation = await customer_writes(db, meta, shop, numeric_id())
     new_token = f"token-{unique('rotated')}"
     await meta.page(shop.page_id, new_token)  # the old token is no longer valid at Meta
 
@@ -193,7 +187,7 @@ async def _state(shop, state: str) -> dict | None:
 
 async def test_613_backs_off_then_sends(stack, producer, db, meta):
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta)
-    conversation = await _customer_writes(db, meta, shop, numeric_id())
+    conversation = await customer_writes(db, meta, shop, numeric_id())
     before = await _metric(stack, "notifier_messenger_send_errors_total", 'code="613"')
     await meta.fault(shop.page_id, 613)
     await _reply(shop, conversation, "Thanks for waiting")
@@ -212,7 +206,7 @@ async def test_613_backs_off_then_sends(stack, producer, db, meta):
 
 async def test_an_unexpected_error_is_tried_a_few_times_then_reported(stack, producer, db, meta):
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta)
-    conversation = await _customer_writes(db, meta, shop, numeric_id())
+    conversation = await customer_writes(db, meta, shop, numeric_id())
     await meta.fault(shop.page_id, 2, count=10)
     await _reply(shop, conversation, "Are you there?")
     failed = await _outcome(db, conversation, "Are you there?", "failed", timeout=40)
@@ -224,7 +218,7 @@ async def test_retired_tags_are_refused_by_meta_and_never_sent(graph_api, stack,
                                                               meta):
     shop = await messenger_shop(producer, db, stack["gateway"].url, meta)
     psid = numeric_id()
-    await _customer_writes(db, meta, shop, psid)
+    await customer_writes(db, meta, shop, psid)
     async with httpx.AsyncClient(base_url=graph_api.url) as client:
         for tag in sorted(RETIRED_TAGS):  # Meta's answer, should anyone try
             response = await client.post(
