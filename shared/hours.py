@@ -132,6 +132,20 @@ def next_opening(hours: ChatHours, at: datetime) -> datetime | None:
     return min((s for s in starts if s > at), default=None)
 
 
+@dataclass(frozen=True)
+class Availability:
+    """What a customer and a merchant are told: staffed now, and if not, when again."""
+
+    available: bool
+    #: The next opening in the shop's time zone; None while available, or when it never opens.
+    next_available_at: datetime | None
+    time_zone: str
+
+
+def availability_at(hours: ChatHours, at: datetime) -> Availability:
+    return Availability(is_open(hours, at), next_opening(hours, at), hours.time_zone)
+
+
 def closed_period(hours: ChatHours, at: datetime) -> str | None:
     """A name for the closed period `at` falls in (the same for every instant of it, different
     for the next one), or None while the chat is open. The away message goes once per name."""

@@ -18,8 +18,7 @@ from shared.hours import (
     DEFAULT_AWAY_MESSAGE,
     MAX_RANGES,
     HoursError,
-    is_open,
-    next_opening,
+    availability_at,
     parse_ranges,
 )
 from shared.rules import MESSAGE_TOPICS, MESSAGING_PERMISSION, PLACEHOLDERS, unknown_placeholders
@@ -96,13 +95,14 @@ def _may_change(staff: Staff, what: str) -> None:
 
 def _chat_hours_out(saved: ShopHours, now: datetime) -> ChatHoursOut:
     hours = saved.hours
+    staffed = availability_at(hours, now)
     return ChatHoursOut(
         mode=hours.mode,
         hours=[OpeningRange(**r.as_dict()) for r in hours.ranges],
         away_message=saved.away_message,
-        time_zone=hours.time_zone,
-        available=is_open(hours, now),
-        next_available_at=next_opening(hours, now),
+        time_zone=staffed.time_zone,
+        available=staffed.available,
+        next_available_at=staffed.next_available_at,
     )
 
 

@@ -6,25 +6,12 @@ cached record: a merchant who changes them sees the widget follow at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import asyncpg
 
 from shared.db.automation import shop_hours
-from shared.hours import ChatHours, is_open, next_opening
-
-
-@dataclass(frozen=True)
-class Availability:
-    available: bool
-    #: The next opening in the shop's time zone; None while available, or when it never opens.
-    next_available_at: datetime | None
-    time_zone: str
-
-
-def availability_at(hours: ChatHours, at: datetime) -> Availability:
-    return Availability(is_open(hours, at), next_opening(hours, at), hours.time_zone)
+from shared.hours import Availability, ChatHours, availability_at
 
 
 async def availability(db: asyncpg.Pool, shop_id: str, time_zone: str) -> Availability:
