@@ -17,20 +17,14 @@ import argparse
 import asyncio
 from typing import Any
 
-from inbox.dev.graph_api import GraphStandIn, Page, Person, serve
+from inbox.dev.graph_api import GraphStandIn, serve
 
 #: The app secret the benchmark stack's gateway and this stand-in share (webhooks are not used).
 APP_SECRET = "benchmark-messenger-app-secret"
 
 
 class BenchGraph(GraphStandIn):
-    """The stand-in, with every unknown recipient on a Page a person who has just written."""
-
-    def _recipient(self, page: Page, recipient: dict[str, Any]) -> Person:
-        psid = recipient.get("id")
-        if psid and str(psid) not in page.people:
-            page.people[str(psid)] = Person(str(psid), last_action_at=self.now())
-        return super()._recipient(page, recipient)
+    """The stand-in, keeping only its recent sends."""
 
     def send(self, page_id: str, token: str | None, body: Any) -> dict[str, Any]:
         try:
@@ -48,7 +42,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--rate-limit", type=int, default=300, help="Send API calls/s per Page")
     args = parser.parse_args()
-    asyncio.run(serve(BenchGraph(APP_SECRET, rate_limit=args.rate_limit), args.host, args.port))
+    graph = BenchGraph(APP_SECRET, rate_limit=args.rate_limit, strangers_just_wrote=True)
+    asyncio.run(serve(graph, args.host, args.port))
 
 
 if __name__ == "__main__":

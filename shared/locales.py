@@ -12,6 +12,7 @@ from functools import cache
 from importlib.resources import files
 
 import langcodes
+import tzdata
 
 #: BCP 47's shape: subtags of letters and digits joined by hyphens (no underscores, which
 #: `langcodes` would forgive), at most 35 characters (RFC 5646's advice for a buffer).
@@ -23,7 +24,7 @@ MAX_TAG_LENGTH = 35
 def _zones() -> frozenset[str]:
     # The tz database's own list of names (the `tzdata` package: the same on every machine,
     # whatever the OS has), not ZoneInfo(name): a name is never read as a path.
-    return frozenset(files("tzdata").joinpath("zones").read_text().split())
+    return frozenset(files(tzdata).joinpath("zones").read_text().split())
 
 
 def is_time_zone(name: str) -> bool:

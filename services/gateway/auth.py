@@ -62,6 +62,11 @@ class StaffMember:
     def can(self, permission: str) -> bool:
         return permission in self.permissions
 
+    def require(self, permission: str, doing: str) -> None:
+        """403 unless this staff member holds `permission`; `doing` names what was refused."""
+        if not self.can(permission):
+            raise HTTPException(403, f"{doing} needs the {permission} permission")
+
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, {"WWW-Authenticate": "Bearer"})

@@ -27,7 +27,7 @@ from services.router.metrics import AUTOMATED_REPLIES, AUTOMATED_REPLIES_SKIPPED
 from services.router.rules import preview
 from services.router.timeline import Timeline
 from shared.contracts import ChatInbound, OutboundContent, TopicTag
-from shared.db.automation import enabled_instant_answers, shop_hours, shops_with_hours
+from shared.db.automation import enabled_instant_answers, shop_hours
 from shared.hours import closed_period
 from shared.ids import derived_id
 from shared.rules import (
@@ -50,14 +50,10 @@ class AutomatedReplies:
     async def away_messages(self, conn: asyncpg.Connection, events: list[ChatInbound]) -> None:
         """Answer the stored batch's messages that arrived outside their shop's chat hours, once
         per conversation and closed period. Shops that keep no hours cost one lookup per batch."""
-        shops = await shops_with_hours(conn, {e.shop_id for e in events})
-        if not shops:
-            return
-        settings = await shop_hours(conn, shops)
+        settings = await shop_hours(conn, {e.shop_id for e in events}, keeping_hours_only=True)
         for event in events:
             shop = settings.get(event.shop_id)
-            period = closed_period(shop.hours, event.sent_at) if shop else None
-            if shop is None or period is None:
+            if shop is None or (period := closed_period(shop.hours, event.sent_at)) is None:
                 continue
             conversation_id = derived_id("conversation", event.shop_id, event.channel,
                                          event.thread_ref)

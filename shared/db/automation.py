@@ -16,14 +16,17 @@ class ShopHours:
     away_message: str
 
 
-async def shop_hours(conn: asyncpg.Connection | asyncpg.Pool, shop_ids: set[str]
-                     ) -> dict[str, ShopHours]:
-    """Each known shop's chat hours in its time zone (always available without a row)."""
+async def shop_hours(conn: asyncpg.Connection | asyncpg.Pool, shop_ids: set[str],
+                     keeping_hours_only: bool = False) -> dict[str, ShopHours]:
+    """Each known shop's chat hours in its time zone (always available without a row); with
+    `keeping_hours_only`, only the shops whose chat keeps hours (one indexed lookup, which is
+    all a batch of messages to shops that keep none costs)."""
     rows = await conn.fetch(
         """SELECT s.shop_id, s.timezone, coalesce(h.mode, 'always') AS mode,
                   coalesce(h.hours, '[]'::jsonb) AS hours, h.away_message
            FROM shops s LEFT JOIN chat_hours h USING (shop_id)
-           WHERE s.shop_id = ANY($1::text[])""", list(shop_ids))
+           WHERE s.shop_id = ANY($1::text[]) AND (NOT $2 OR h.mode = 'hours')""",
+        list(shop_ids), keeping_hours_only)
     return {
         r["shop_id"]: ShopHours(
             # Saved only after the gateway checked them: parsing cannot fail here.
@@ -32,14 +35,6 @@ async def shop_hours(conn: asyncpg.Connection | asyncpg.Pool, shop_ids: set[str]
         )
         for r in rows
     }
-
-
-async def shops_with_hours(conn: asyncpg.Connection, shop_ids: set[str]) -> set[str]:
-    """The shops among these whose chat keeps hours (one indexed lookup per batch)."""
-    rows = await conn.fetch(
-        "SELECT shop_id FROM chat_hours WHERE shop_id = ANY($1::text[]) AND mode = 'hours'",
-        list(shop_ids))
-    return {r["shop_id"] for r in rows}
 
 
 async def enabled_instant_answers(conn: asyncpg.Connection, pairs: set[tuple[str, str]]

@@ -63,8 +63,7 @@ async def get_assignment_settings(request: Request, staff: Staff) -> AssignmentS
             responses=errors(403, 422))
 async def put_assignment_settings(request: Request, staff: Staff, body: AssignmentSettings
                                   ) -> AssignmentSettings:
-    if not staff.can(MESSAGING_PERMISSION):
-        raise HTTPException(403, "changing assignment needs the messaging permission")
+    staff.require(MESSAGING_PERMISSION, "changing assignment")
     await aq.save_settings(pool(request), staff.shop_id, body.mode, body.capacity,
                            datetime.now(UTC))
     await _nudge(request, staff, "settings")

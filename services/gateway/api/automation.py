@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.gateway import automation_queries as aq
-from services.gateway.api.common import Staff, errors, pool
+from services.gateway.api.common import Staff, check_placeholders, errors, pool
 from shared.db.automation import ShopHours, shop_hours
 from shared.hours import (
     DAYS,
@@ -21,7 +21,7 @@ from shared.hours import (
     availability_at,
     parse_ranges,
 )
-from shared.rules import MESSAGE_TOPICS, MESSAGING_PERMISSION, PLACEHOLDERS, unknown_placeholders
+from shared.rules import MESSAGE_TOPICS, MESSAGING_PERMISSION, PLACEHOLDERS
 
 router = APIRouter(tags=["automation"])
 
@@ -88,11 +88,6 @@ class InstantAnswerList(BaseModel):
     items: list[InstantAnswer] = Field(description="every topic, in the classifier's order")
 
 
-def _may_change(staff: Staff, what: str) -> None:
-    if not staff.can(MESSAGING_PERMISSION):
-        raise HTTPException(403, f"changing {what} needs the messaging permission")
-
-
 def _chat_hours_out(saved: ShopHours, now: datetime) -> ChatHoursOut:
     hours = saved.hours
     staffed = availability_at(hours, now)
@@ -123,7 +118,7 @@ async def get_chat_hours(request: Request, staff: Staff) -> ChatHoursOut:
             summary="Set the shop's chat hours and away message (needs `messaging`)",
             responses=errors(403, 422))
 async def put_chat_hours(request: Request, staff: Staff, body: ChatHoursIn) -> ChatHoursOut:
-    _may_change(staff, "chat hours")
+    staff.require(MESSAGING_PERMISSION, "changing chat hours")
     try:
         ranges = parse_ranges(r.model_dump(by_alias=True) for r in body.hours)
     except HoursError as exc:
@@ -153,13 +148,10 @@ async def put_instant_answer(request: Request, staff: Staff, topic: str, body: I
                              ) -> InstantAnswer:
     if topic not in MESSAGE_TOPICS:
         raise HTTPException(404, f"no topic {topic!r} (topics: {', '.join(MESSAGE_TOPICS)})")
-    _may_change(staff, "instant answers")
+    staff.require(MESSAGING_PERMISSION, "changing instant answers")
     if body.enabled and not body.text:
         raise HTTPException(422, "an instant answer that is on needs a text")
-    unknown = unknown_placeholders(body.text)
-    if unknown:
-        raise HTTPException(
-            422, f"unknown placeholders: {', '.join(unknown)} (known: {', '.join(PLACEHOLDERS)})")
+    check_placeholders(body.text)
     row = await aq.save_instant_answer(pool(request), staff.shop_id, topic, body.enabled,
                                        body.text, datetime.now(UTC))
     return InstantAnswer(topic=topic, name=MESSAGE_TOPICS[topic], enabled=row["enabled"],

@@ -19,7 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.gateway import messenger_queries as mq
 from services.gateway.api.common import Staff, errors, pool
-from services.gateway.auth import StaffMember
 from shared.rules import MESSAGING_PERMISSION
 
 router = APIRouter(tags=["channels"])
@@ -81,11 +80,6 @@ def _channel(row: asyncpg.Record | None) -> MessengerChannel:
     return MessengerChannel(**dict(row)) if row else MessengerChannel(state="not_connected")
 
 
-def _may_configure(staff: StaffMember) -> None:
-    if not staff.can(MESSAGING_PERMISSION):
-        raise HTTPException(403, "configuring the Messenger channel needs the messaging permission")
-
-
 @router.get(PATH, response_model=MessengerChannel,
             summary="The shop's Messenger channel and its state")
 async def get_messenger_channel(request: Request, staff: Staff) -> MessengerChannel:
@@ -101,7 +95,7 @@ async def get_messenger_channel(request: Request, staff: Staff) -> MessengerChan
 async def connect_messenger_channel(
     request: Request, staff: Staff, body: MessengerChannelIn
 ) -> MessengerChannel:
-    _may_configure(staff)
+    staff.require(MESSAGING_PERMISSION, "configuring the Messenger channel")
     try:
         row = await mq.connect(pool(request), staff.shop_id, body.page_id,
                                body.page_access_token, body.human_agent_approved)
@@ -117,7 +111,7 @@ async def connect_messenger_channel(
     responses=errors(403, 404),
 )
 async def remove_messenger_channel(request: Request, staff: Staff) -> MessengerChannel:
-    _may_configure(staff)
+    staff.require(MESSAGING_PERMISSION, "configuring the Messenger channel")
     row = await mq.remove(pool(request), staff.shop_id, f"removed by {staff.name}")
     if row is None:
         raise HTTPException(404, "the shop has no Messenger channel")

@@ -16,6 +16,7 @@ from services.gateway import queries as q
 from services.gateway.auth import StaffMember, current_staff
 from shared.contracts.base import error_sentence
 from shared.ids import uuid_or_none
+from shared.rules import PLACEHOLDERS, unknown_placeholders
 from shared.topics import INBOX_COMMANDS
 
 log = logging.getLogger(__name__)
@@ -168,3 +169,13 @@ async def queue(request: Request, topic: str, event: Any, what: str) -> None:
 async def publish(request: Request, command: Any) -> Accepted:
     await queue(request, INBOX_COMMANDS, command, "command")
     return Accepted(command_id=command.command_id)
+
+
+def check_placeholders(text: str) -> None:
+    """422 naming the placeholders a saved reply or an instant answer uses that do not exist."""
+    unknown = unknown_placeholders(text)
+    if unknown:
+        raise HTTPException(
+            422,
+            f"unknown placeholders: {', '.join(unknown)} (known: {', '.join(PLACEHOLDERS)})",
+        )

@@ -20,11 +20,6 @@ from shared.topics import PRIVACY_REQUESTS
 router = APIRouter(tags=["privacy"])
 
 
-def _allowed(staff: Staff) -> None:
-    if not staff.can(PRIVACY_PERMISSION):
-        raise HTTPException(403, f"this needs the {PRIVACY_PERMISSION} permission")
-
-
 class PrivacyRequestRow(BaseModel):
     request_id: str
     kind: Literal["customer_data_request", "customer_redact", "shop_redact"]
@@ -67,7 +62,7 @@ class RedactAccepted(BaseModel):
 async def list_privacy_requests(
     request: Request, staff: Staff, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> PrivacyRequestList:
-    _allowed(staff)
+    staff.require(PRIVACY_PERMISSION, "this")
     rows = await pq.requests(pool(request), staff.shop_id, limit)
     return PrivacyRequestList(items=[PrivacyRequestRow(**dict(r)) for r in rows])
 
@@ -82,7 +77,7 @@ async def privacy_export(
     request: Request, staff: Staff,
     data_request_id: Annotated[str, Path(min_length=1, max_length=200)],
 ) -> Response:
-    _allowed(staff)
+    staff.require(PRIVACY_PERMISSION, "this")
     body = await pq.export(pool(request), staff.shop_id, data_request_id)
     if body is None:
         raise HTTPException(404, "no export for this data request (yet)")
@@ -97,7 +92,7 @@ async def privacy_export(
 )
 async def redact_customer(request: Request, staff: Staff, body: RedactCustomer
                           ) -> RedactAccepted:
-    _allowed(staff)
+    staff.require(PRIVACY_PERMISSION, "this")
     request_id = f"merchant:{uuid.uuid4()}"
     event = PrivacyRequest(
         event_id=request_id, request_id=request_id, kind="customer_redact", source="merchant",

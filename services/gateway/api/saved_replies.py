@@ -17,6 +17,7 @@ from services.gateway import queries as q
 from services.gateway.api.common import (
     SAVED_REPLY_NOT_FOUND,
     Staff,
+    check_placeholders,
     conversation_or_404,
     errors,
     found_or_404,
@@ -28,7 +29,6 @@ from services.gateway.auth import StaffMember
 from shared.rules import (
     PLACEHOLDERS,
     expand_placeholders,
-    unknown_placeholders,
 )
 from shared.rules import (
     placeholder_values as placeholder_values_of,
@@ -78,15 +78,6 @@ class SavedReplyPreview(BaseModel):
 def _saved_reply(row: asyncpg.Record) -> SavedReply:
     fields = dict(row)
     return SavedReply(saved_reply_id=fields.pop("reply_id"), **fields)
-
-
-def _check_placeholders(body: str) -> None:
-    unknown = unknown_placeholders(body)
-    if unknown:
-        raise HTTPException(
-            422,
-            f"unknown placeholders: {', '.join(unknown)} (known: {', '.join(PLACEHOLDERS)})",
-        )
 
 
 def _duplicate(shortcut: str) -> HTTPException:
@@ -141,7 +132,7 @@ async def list_saved_replies(
     responses=errors(409, 422),
 )
 async def create_saved_reply(request: Request, staff: Staff, body: SavedReplyIn) -> SavedReply:
-    _check_placeholders(body.body)
+    check_placeholders(body.body)
     try:
         row = await q.insert_saved_reply(
             pool(request), staff.shop_id, body.shortcut, body.body, staff.staff_id
@@ -171,7 +162,7 @@ async def update_saved_reply(
     request: Request, staff: Staff, saved_reply_id: str, body: SavedReplyIn
 ) -> SavedReply:
     reply_id = parse_uuid(saved_reply_id, SAVED_REPLY_NOT_FOUND)
-    _check_placeholders(body.body)
+    check_placeholders(body.body)
     try:
         row = await q.update_saved_reply(
             pool(request), staff.shop_id, reply_id, body.shortcut, body.body
