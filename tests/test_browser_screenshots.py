@@ -90,6 +90,8 @@ async def test_screenshots(browser, stack, producer, db, out):
     await inbox.locator("#reply-text").press("Control+Enter")
     await inbox.get_by_label("Add a note (staff only)").fill("Asked about winter use; Gothenburg.")
     await inbox.get_by_role("button", name="Add note").click()
+    # Accepted by the API first: should the note not show, the toast says which side failed.
+    await expect(inbox.locator("#toast")).to_have_text("Note added.", timeout=UI_TIMEOUT_MS)
     await expect(view.locator(".item.staff .delivery")).to_have_text(
         [re.compile("Sent$")] * 3, timeout=UI_TIMEOUT_MS)
     await expect(inbox.locator(".notes li")).to_have_count(1, timeout=UI_TIMEOUT_MS)
