@@ -50,6 +50,11 @@ class KafkaSettings(BaseSettings):
         description="Idempotent producer (acks=all). Off only for a broker without it (Tansu).",
     )
     topic_partitions: int = 8
+    #: Partitions of the quiet topics (shop.*, settings nudges, privacy requests, Messenger's
+    #: non-message webhooks, every .dlq): their order per key needs no more, and each partition
+    #: a consumer reads costs it in every fetch. Existing topics keep theirs (Kafka never
+    #: removes partitions).
+    quiet_topic_partitions: int = Field(default=1, ge=1)
     replication_factor: int = 1
     #: min.insync.replicas of the topics created at start (the broker's default when 0).
     min_insync_replicas: int = 0
@@ -69,6 +74,9 @@ class KafkaSettings(BaseSettings):
     #: (keep below DATABASE_POOL_MAX).
     consumer_concurrency: int = 4
     linger_ms: int = 5
+    #: How long a consumer waits, once records arrived, for more to join the same batch (one
+    #: transaction and one offset commit for all); 0 applies each fetch as it comes.
+    consumer_linger_ms: int = Field(default=10, ge=0, le=1000)
     max_message_bytes: int = 1_000_000
 
 

@@ -69,6 +69,10 @@ class TopicSpec:
     description: str
     #: Bounded by time unless said otherwise: the safe default for a topic added later.
     retention: Retention = Retention.CUSTOMER_DATA
+    #: A few events a minute at most (settings, catalog changes, rare webhooks): created with
+    #: KAFKA_QUIET_TOPIC_PARTITIONS. Every partition a consumer reads costs it work in each
+    #: fetch, busy or not, so quiet topics should not have as many as the busy ones.
+    quiet: bool = False
 
     @property
     def decode(self) -> Decoder:
@@ -83,22 +87,24 @@ TOPICS: dict[str, TopicSpec] = {
         TopicSpec(STOREFRONT_ACTIVITY, c.ActivityEvent, "storefront presence signals"),
         TopicSpec(ORDERS_EVENTS, c.OrderEvent, "order life cycle"),
         TopicSpec(INBOX_COMMANDS, c.INBOX_COMMAND, "merchant commands"),
-        TopicSpec(SHOP_SHOPS, c.ShopUpserted, "shops", Retention.SHOP_DATA),
+        TopicSpec(SHOP_SHOPS, c.ShopUpserted, "shops", Retention.SHOP_DATA, quiet=True),
         TopicSpec(SHOP_STAFF, c.StaffUpserted, "staff members and their permissions",
-                  Retention.SHOP_DATA),
+                  Retention.SHOP_DATA, quiet=True),
         TopicSpec(SHOP_PRODUCTS, c.ProductUpserted, "products and their Online Store status",
-                  Retention.SHOP_DATA),
+                  Retention.SHOP_DATA, quiet=True),
         TopicSpec(SHOP_DISCOUNTS, c.DiscountUpserted, "discount codes and their state",
-                  Retention.SHOP_DATA),
+                  Retention.SHOP_DATA, quiet=True),
         TopicSpec(INBOX_TIMELINE, c.TimelineItem, "every item appended to a conversation"),
         TopicSpec(DELIVERY_RESULTS, c.DeliveryResult, "outcome of each outbound message"),
         TopicSpec(CLASSIFIER_TAGS, c.TopicTag, "topics of customer messages"),
         TopicSpec(PRESENCE_CHANGES, c.PresenceChanged, "visitors coming online, going offline"),
-        TopicSpec(MESSENGER_EVENTS, c.MessengerEvent, "Messenger webhooks other than messages"),
+        TopicSpec(MESSENGER_EVENTS, c.MessengerEvent, "Messenger webhooks other than messages",
+                  quiet=True),
         TopicSpec(INBOX_ASSIGNMENT, c.AssignmentNudge,
-                  "staff availability and assignment settings changed (assign the waiting)"),
+                  "staff availability and assignment settings changed (assign the waiting)",
+                  quiet=True),
         TopicSpec(PRIVACY_REQUESTS, c.PrivacyRequest,
-                  "customer data requests and erasures, shop erasures"),
+                  "customer data requests and erasures, shop erasures", quiet=True),
         *(
             TopicSpec(topic, c.OutboundMessage, f"replies leaving on {channel}")
             for channel, topic in OUTBOUND_TOPICS.items()
@@ -126,6 +132,13 @@ def retention_of(name: str) -> Retention:
     customer data."""
     spec = TOPICS.get(name)
     return spec.retention if spec is not None else Retention.CUSTOMER_DATA
+
+
+def is_quiet(name: str) -> bool:
+    """Whether a topic carries few events (its spec says so; a dead-letter topic does, unless
+    something is badly wrong): it gets fewer partitions."""
+    spec = TOPICS.get(name)
+    return spec.quiet if spec is not None else name.endswith(".dlq")
 
 
 #: Kafka deletes a log segment only once it is closed: segments roll at least this often, so a

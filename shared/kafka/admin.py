@@ -23,7 +23,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 from shared.config import Settings
 from shared.kafka.client import connection_options
 from shared.retry import Retry
-from shared.topics import all_topic_names, topic_configs
+from shared.topics import all_topic_names, is_quiet, topic_configs
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,17 @@ def wanted_configs(settings: Settings, name: str) -> dict[str, str]:
     return configs
 
 
+def partitions_of(settings: Settings, name: str) -> int:
+    """How many partitions `name` is created with under these settings."""
+    if is_quiet(name):
+        return min(settings.kafka.quiet_topic_partitions, settings.kafka.topic_partitions)
+    return settings.kafka.topic_partitions
+
+
 async def _create(admin: AIOKafkaAdminClient, settings: Settings, names: list[str]) -> list[str]:
     response = await admin.create_topics(
         [
-            NewTopic(n, settings.kafka.topic_partitions, settings.kafka.replication_factor,
+            NewTopic(n, partitions_of(settings, n), settings.kafka.replication_factor,
                      topic_configs=wanted_configs(settings, n))
             for n in names
         ]

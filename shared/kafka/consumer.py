@@ -49,6 +49,10 @@ from shared.topics import TOPICS, Decoder, dlq_topic
 
 log = logging.getLogger(__name__)
 
+#: Below this many records per group, a fetch's partitions are not split into concurrent
+#: transactions.
+MIN_RECORDS_PER_GROUP = 16
+
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaError)
 
 
@@ -201,6 +205,8 @@ class ConsumeLoop:
                 if not self.caught_up.is_set() and await self._at_end(consumer):
                     self.caught_up.set()
             else:
+                if self._settings.kafka.consumer_linger_ms:
+                    await self._gather_more(consumer, batches)
                 async with self.processing:
                     offsets: dict[TopicPartition, int] = {}
                     try:
@@ -212,6 +218,23 @@ class ConsumeLoop:
                         if offsets:
                             await self._commit(consumer, offsets)
             await self._record_lag(consumer)
+
+    async def _gather_more(
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[ConsumerRecord]]
+    ) -> None:
+        """Records that arrive within `kafka.consumer_linger_ms` of the first join its batch.
+
+        Under load a fetch brings one or two events, each batch paying for a transaction and
+        an offset commit; waiting a few milliseconds for more amortises both (the producer's
+        linger, on the reading side). Never under `processing`: aiokafka's `getmany` waits for
+        a rebalance in progress to finish, and the rebalance waits for `processing` (the revoke
+        listener), which would deadlock. Records of a partition revoked meanwhile are applied
+        anyway and their commit refused, as after any rebalance: the idempotent handlers make
+        the new owner's second reading harmless."""
+        await asyncio.sleep(self._settings.kafka.consumer_linger_ms / 1000)
+        more = await consumer.getmany(timeout_ms=0)
+        for tp, records in more.items():
+            batches.setdefault(tp, []).extend(records)
 
     async def _at_end(self, consumer: AIOKafkaConsumer) -> bool:
         """Every assigned partition read up to its end: the backlog found at start is done.
@@ -257,7 +280,10 @@ class ConsumeLoop:
         applied in a transaction of its own, the groups at the same time: a handler waiting on
         the database does not hold up the other partitions. A conversation's events share a
         partition, so they stay in order."""
-        width = max(1, min(self._settings.kafka.consumer_concurrency, len(fetched)))
+        records = sum(len(r) for _tp, r in fetched)
+        # A transaction costs about as much CPU as a few events: a small fetch is applied in one.
+        width = max(1, min(self._settings.kafka.consumer_concurrency, len(fetched),
+                           records // MIN_RECORDS_PER_GROUP))
         groups = [fetched[i::width] for i in range(width)]
         if width == 1:
             await self._process_topic(topic, fetched)
