@@ -50,10 +50,9 @@ class KafkaSettings(BaseSettings):
         description="Idempotent producer (acks=all). Off only for a broker without it (Tansu).",
     )
     topic_partitions: int = 8
-    #: Partitions of the quiet topics (shop.*, settings nudges, privacy requests, Messenger's
-    #: non-message webhooks, every .dlq): their order per key needs no more, and each partition
-    #: a consumer reads costs it in every fetch. Existing topics keep theirs (Kafka never
-    #: removes partitions).
+    #: Partitions of the topics marked quiet in shared/topics.py (and every .dlq): their order
+    #: per key needs no more, and each partition a consumer reads costs it in every fetch.
+    #: Existing topics keep theirs (Kafka never removes partitions).
     quiet_topic_partitions: int = Field(default=1, ge=1)
     replication_factor: int = 1
     #: min.insync.replicas of the topics created at start (the broker's default when 0).

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from dataclasses import dataclass
@@ -70,13 +71,16 @@ class Mailer:
         # Built once: loading the system's CA certificates costs tens of milliseconds of CPU,
         # which per email was half of the notifier's time under load.
         self._tls = tls_context(self.server.verify)
-        # The name said in EHLO, looked up once: aiosmtplib asks the resolver on every
-        # connection otherwise, blocking the event loop (8% of the notifier under load).
-        self._local_hostname = socket.getfqdn()
+        # The name said in EHLO, looked up once, at the first send (in a thread: a resolver
+        # may take its time); aiosmtplib asks it on every connection otherwise (8% of the
+        # notifier under load).
+        self._local_hostname: str | None = None
 
     async def send(self, message: EmailMessage) -> None:
         """Hand `message` to the server; raises one of `SEND_ERRORS` when it is not taken."""
         server = self.server
+        if self._local_hostname is None:
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
         await aiosmtplib.send(
             message,
             hostname=server.host,
