@@ -376,3 +376,51 @@ async def test_failed_and_held_replies_say_why(browser, stack, producer, db):
     await inbox.locator("#reply-text").press("Control+Enter")
     await expect(view.locator(".item.staff .delivery")).to_have_text(
         re.compile("Held: .*gave no email"), timeout=UI_TIMEOUT_MS)
+
+
+async def test_the_next_reply_is_written_while_one_is_sent_and_a_refused_one_comes_back(
+        browser, stack, producer, db):
+    shop = await new_shop(producer, db, with_passwords=True)
+    await producer.send_and_wait(CHAT_INBOUND, chat_message(
+        shop.shop_id, text="Do you have it in green?",
+        customer={"name": "Gus Green", "email": f"{unique('gus')}@example.com"}))
+    inbox = await merchant_page(browser, stack["gateway"].url, shop, "ava")
+    view = inbox.locator("#view")
+    composer = inbox.locator("#reply-text")
+    await inbox.locator("a.row", has_text="Gus Green").click()
+
+    # A slow network: the first reply's request is held on its way to the (real) server
+    # until the merchant has written the next one.
+    held: asyncio.Queue[Any] = asyncio.Queue()
+    await inbox.route("**/replies", held.put_nowait)
+    await composer.fill("Yes, in moss green.")
+    await composer.press("Control+Enter")
+    first = await asyncio.wait_for(held.get(), timeout=UI_TIMEOUT_MS / 1000)
+    await expect(composer).to_have_value("")
+    await view.get_by_role("button", name="Product").click()
+    await inbox.locator(".picker-item", has_text="Merino Wool Beanie").click()
+    await composer.fill("And a beanie to match:")
+    await first.continue_()
+    await inbox.unroute("**/replies")
+    await expect(view.locator(".item.staff")).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    # What was written meanwhile is still there, with its product, and goes as written.
+    await expect(composer).to_have_value("And a beanie to match:")
+    await expect(view.locator(".composer .attachment")).to_contain_text("Merino Wool Beanie")
+    await composer.press("Control+Enter")
+    await expect(view.locator(".item.staff .text")).to_have_text(
+        ["Yes, in moss green.", "And a beanie to match:"], timeout=UI_TIMEOUT_MS)
+    await expect(view.locator(".item.staff .product-card")).to_have_count(1)
+
+    # The code expires while the merchant writes: the server refuses the reply, which comes
+    # back into the composer with the reason, to be mended rather than written again.
+    await view.get_by_role("button", name="Discount").click()
+    await inbox.locator(".picker-item", has_text="WELCOME10").click()
+    await composer.fill("Here is 10% off")
+    await db.execute("UPDATE discount_codes SET status = 'expired' WHERE shop_id = $1",
+                     shop.shop_id)
+    await composer.press("Control+Enter")
+    await expect(view.locator(".composer .error")).to_have_text(
+        "discount code 'WELCOME10' is expired and cannot be shared", timeout=UI_TIMEOUT_MS)
+    await expect(composer).to_have_value("Here is 10% off")
+    await expect(view.locator(".composer .attachment")).to_contain_text("WELCOME10")
+    await expect(view.locator(".item.staff")).to_have_count(2)

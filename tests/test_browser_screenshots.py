@@ -16,6 +16,7 @@ from shared.topics import CHAT_INBOUND
 from tests.helpers import chat_message, new_shop
 from tests.test_browser_support import (
     UI_TIMEOUT_MS,
+    RequestLog,
     customer_page,
     expect,
     merchant_page,
@@ -62,6 +63,7 @@ async def test_screenshots(browser, stack, producer, db, out):
             shop.shop_id, text=text, customer=customer))
 
     inbox = await merchant_page(browser, gateway, shop, "ava", **DESKTOP)
+    requests = RequestLog(inbox)
     # Maja's browser is in Sweden, in Swedish: the profile shows her time and language.
     customer = await customer_page(browser, store, timezone_id="Europe/Stockholm",
                                    locale="sv-SE", **DESKTOP)
@@ -90,8 +92,13 @@ async def test_screenshots(browser, stack, producer, db, out):
     await inbox.locator("#reply-text").press("Control+Enter")
     await inbox.get_by_label("Add a note (staff only)").fill("Asked about winter use; Gothenburg.")
     await inbox.get_by_role("button", name="Add note").click()
-    # Accepted by the API first: should the note not show, the toast says which side failed.
-    await expect(inbox.locator("#toast")).to_have_text("Note added.", timeout=UI_TIMEOUT_MS)
+    # Accepted by the API first: should the note not show, the toast says which side failed,
+    # and the inbox's requests whether the server answered.
+    try:
+        await expect(inbox.locator("#toast")).to_have_text("Note added.", timeout=UI_TIMEOUT_MS)
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}\nThe inbox's API requests:\n"
+                             f"{await requests.describe()}") from None
     await expect(view.locator(".item.staff .delivery")).to_have_text(
         [re.compile("Sent$")] * 3, timeout=UI_TIMEOUT_MS)
     await expect(inbox.locator(".notes li")).to_have_count(1, timeout=UI_TIMEOUT_MS)

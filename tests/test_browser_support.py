@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +114,43 @@ async def start_chat(page: Any, name: str, email: str, text: str) -> None:
     await page.get_by_label("Email (optional)").fill(email)
     await page.locator("#chat-first").fill(text)
     await page.get_by_role("button", name="Start chat").click()
+
+
+class RequestLog:
+    """The API requests a page made, with when each began and how long it took, and the
+    page's script errors: printed when a step fails, so a failure says whether the server
+    answered, refused or never answered, or the page itself broke."""
+
+    def __init__(self, page: Any) -> None:
+        self.began = time.monotonic()
+        self.entries: dict[Any, list[Any]] = {}
+        self.errors: list[str] = []
+        page.on("pageerror", lambda e: self.errors.append(
+            f"  at {time.monotonic() - self.began:7.2f}s script error: {e}"))
+        page.on("request", self._start)
+        page.on("requestfinished", lambda r: self._end(r, "done"))
+        page.on("requestfailed", lambda r: self._end(r, f"failed: {r.failure}"))
+
+    def _start(self, request: Any) -> None:
+        if "/api/" in request.url:
+            self.entries[request] = [time.monotonic() - self.began, None, "pending"]
+
+    def _end(self, request: Any, outcome: str) -> None:
+        entry = self.entries.get(request)
+        if entry is not None:
+            entry[1] = time.monotonic() - self.began
+            entry[2] = outcome
+
+    async def describe(self) -> str:
+        lines = []
+        for request, (began, ended, outcome) in self.entries.items():
+            status = ""
+            if outcome == "done":
+                response = await request.response()
+                status = f" {response.status}" if response else ""
+            took = f"{ended - began:6.2f}s" if ended is not None else "   never"
+            path = request.url.split("/api/", 1)[1].split("?", 1)[0]
+            lines.append(f"  at {began:7.2f}s took {took} {request.method} /api/{path}: "
+                         f"{outcome}{status}")
+        return "\n".join(lines[-40:] + self.errors)
+

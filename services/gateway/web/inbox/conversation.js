@@ -531,17 +531,25 @@ export class ConversationView {
     if (attachment?.type === "product") body.product_id = attachment.value;
     if (attachment?.type === "discount") body.discount_code = attachment.value;
     if (attachment?.type === "image") body.image_url = attachment.value;
-    this.sendButton.disabled = true;
+    // The composer empties at once, so the next message can be written while this one is on
+    // its way (clearing it when the answer came would wipe what was typed meanwhile); a refused
+    // message comes back, unless another is being written by then. (A second click finds it
+    // empty, so nothing goes twice.)
+    const id = this.id;
+    this.text.value = "";
+    this.setAttachment(null);
     this.composerError.textContent = "";
+    if (document.activeElement === this.sendButton) this.text.focus();
     try {
-      await post(`/conversations/${this.id}/replies`, body);
-      this.text.value = "";
-      this.setAttachment(null);
+      await post(`/conversations/${id}/replies`, body);
       this.ctx.changed();
     } catch (e) {
+      if (id !== this.id) return;
+      if (!this.text.value.trim() && !this.attachment) {
+        this.text.value = text;
+        this.setAttachment(attachment);
+      }
       this.composerError.textContent = e.message;
-    } finally {
-      this.sendButton.disabled = false;
       this.text.focus();
     }
   }
