@@ -49,6 +49,14 @@ class KafkaSettings(BaseSettings):
         default=True,
         description="Idempotent producer (acks=all). Off only for a broker without it (Tansu).",
     )
+    exactly_once: bool = Field(
+        default=True,
+        description="The classifier's tags and the offsets they answer commit in one Kafka "
+        "transaction. Needs the idempotent producer and a broker with transactions (not Tansu).",
+    )
+    #: How long a transaction left open by a process that died may hold back read_committed
+    #: readers of what it wrote, at most (the partition's next owner aborts it sooner).
+    transaction_timeout_ms: int = Field(default=15_000, ge=1000)
     topic_partitions: int = 8
     #: Partitions of the topics marked quiet in shared/topics.py (and every .dlq): their order
     #: per key needs no more, and each partition a consumer reads costs it in every fetch.
@@ -77,6 +85,11 @@ class KafkaSettings(BaseSettings):
     #: transaction and one offset commit for all); 0 applies each fetch as it comes.
     consumer_linger_ms: int = Field(default=10, ge=0, le=1000)
     max_message_bytes: int = 1_000_000
+
+    @property
+    def transactions(self) -> bool:
+        """Whether the clients use Kafka transactions (exactly once, read_committed)."""
+        return self.exactly_once and self.enable_idempotence
 
 
 class DatabaseSettings(BaseSettings):

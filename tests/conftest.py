@@ -188,10 +188,10 @@ def smtp() -> Iterator[SmtpCatcher]:
 class ServiceProcess:
     """One service run as `python -m services.<name>`, as in production."""
 
-    def __init__(self, name: str, settings: Settings, workdir: Path) -> None:
+    def __init__(self, name: str, settings: Settings, workdir: Path, instance: str = "") -> None:
         self.name = name
         self.port = free_port()
-        self.log_path = workdir / f"{name}.log"
+        self.log_path = workdir / f"{name}{instance}.log"
         self.env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,

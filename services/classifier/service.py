@@ -2,13 +2,13 @@
 
 It follows the conversation timeline (`inbox.timeline`), takes the customer messages of each
 fetched batch, classifies them in one vectorised call (off the event loop), and publishes a tag
-on `classifier.tags` for each message whose probability reaches the threshold. A tag's id is
-derived from the message and the model version, so a redelivered message yields the same tag
-and the router applies it once.
+on `classifier.tags` for each message whose probability reaches the threshold.
 
-The shared consume loop, not faust, runs this step: it already batches per fetch, dead-letters
-bad input and commits after the tags are acknowledged, like every other service here, and it
-joins a group without faust's long rebalance pauses.
+Exactly once on Apache Kafka: the tags of a partition's batch and the partition's new offset
+commit in one Kafka transaction (the shared consume loop's `exactly_once` subscriptions), so a
+read_committed reader sees each tag once, whatever crashes. Where the broker has no
+transactions (Tansu) it is at least once; there, too, a tag's id is derived from the message and
+the model version, so a repeated tag is applied once by the router.
 """
 
 from __future__ import annotations
@@ -45,13 +45,14 @@ MODEL = Gauge("classifier_model_info", "The model in use (value 1), by version."
 
 
 class Classifier:
-    def __init__(self, model: TopicModel, producer: EventProducer, threshold: float) -> None:
+    def __init__(self, model: TopicModel, threshold: float) -> None:
         self.model = model
-        self.producer = producer
         self.threshold = threshold
         MODEL.labels(model.version).set(1)
 
-    async def on_timeline(self, items: list[TimelineItem]) -> None:
+    async def on_timeline(self, items: list[TimelineItem], producer: EventProducer) -> None:
+        """Tag the customer messages among `items`, sending the tags with `producer` (in the
+        transaction of the partition they came from, where the broker has transactions)."""
         messages = [i for i in items if i.kind == "customer_message" and (i.text or "").strip()]
         if not messages:
             return
@@ -78,10 +79,11 @@ class Classifier:
                 model_version=self.model.version,
                 at=now,
             )
-            sends.append(await self.producer.send(CLASSIFIER_TAGS, tag))
+            sends.append(await producer.send(CLASSIFIER_TAGS, tag))
         await asyncio.gather(*sends)
 
 
 def build(service: Service) -> None:
-    classifier = Classifier(load_model(), service.producer, service.settings.classifier_threshold)
-    service.consume([Subscription(INBOX_TIMELINE, classifier.on_timeline, transactional=False)])
+    classifier = Classifier(load_model(), service.settings.classifier_threshold)
+    service.consume([Subscription(INBOX_TIMELINE, classifier.on_timeline, transactional=False,
+                                  exactly_once=True)])

@@ -60,14 +60,24 @@ def connection_options(settings: Settings, client_id: str) -> dict[str, Any]:
     return options
 
 
-def producer_options(settings: Settings, client_id: str) -> dict[str, Any]:
-    return {
+def producer_options(settings: Settings, client_id: str,
+                     transactional_id: str | None = None) -> dict[str, Any]:
+    options = {
         **connection_options(settings, client_id),
         "acks": "all",
         "enable_idempotence": settings.kafka.enable_idempotence,
         "linger_ms": settings.kafka.linger_ms,
         "max_request_size": settings.kafka.max_message_bytes + 64_000,
     }
+    if transactional_id is not None:
+        options.update(
+            transactional_id=transactional_id,
+            # An open transaction holds back read_committed readers of what it wrote: one
+            # left by a process that died is aborted by the broker after this long at most
+            # (sooner when the partition's next owner starts its producer).
+            transaction_timeout_ms=settings.kafka.transaction_timeout_ms,
+        )
+    return options
 
 
 def consumer_options(settings: Settings, client_id: str, *, group_id: str | None = None,
@@ -86,5 +96,9 @@ def consumer_options(settings: Settings, client_id: str, *, group_id: str | None
         "session_timeout_ms": settings.kafka.session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka.heartbeat_interval_ms,
         "max_poll_records": settings.kafka.max_poll_records,
+        # Records of aborted transactions (a killed classifier's tags) are never read; on topics
+        # written without transactions this changes nothing.
+        "isolation_level": "read_committed" if settings.kafka.transactions
+        else "read_uncommitted",
         **overrides,
     }

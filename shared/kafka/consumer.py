@@ -10,6 +10,10 @@ unavailable dependency, each event is retried alone so one poison event cannot h
 others: after `handler_max_attempts` it goes to the DLQ with the error, and the partition moves on.
 Transient errors (database or broker away) are retried without end, with backoff, and the
 service reports not-ready meanwhile; nothing is committed past an event that is not done.
+
+A subscription whose handler's only effects are the events it sends (`exactly_once`) is applied
+instead in a Kafka transaction per partition, which holds its sends, its dead letters and the
+partition's new offset (shared/kafka/transactions.py): exactly once for read_committed readers.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from shared.db.pool import TRANSIENT_DB_ERRORS
 from shared.health import Health
 from shared.kafka.client import consumer_options
 from shared.kafka.producer import EventProducer
+from shared.kafka.transactions import NotOwned, PartitionProducers
 from shared.metrics import (
     CONSUMER_LAG,
     EVENTS_CONSUMED,
@@ -65,14 +70,20 @@ class Rejected(Exception):
 
 TxHandler = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
 PlainHandler = Callable[[list[Any]], Awaitable[None]]
+#: Sends its output with the producer given: the partition's transactional one, or the
+#: service's where the broker has no transactions.
+SendingHandler = Callable[[list[Any], EventProducer], Awaitable[None]]
 
 
 @dataclass
 class Subscription:
     topic: str
-    handler: TxHandler | PlainHandler
+    handler: TxHandler | PlainHandler | SendingHandler
     #: Transactional handlers get a connection inside a transaction that also claims the ids.
     transactional: bool = True
+    #: A SendingHandler, whose sends commit with the offsets in one Kafka transaction where the
+    #: broker has them (`kafka.transactions`); at least once elsewhere.
+    exactly_once: bool = False
     decode: Decoder | None = None
     idempotency_key: Callable[[Any], str] = field(default=lambda event: event.event_id)
 
@@ -101,6 +112,11 @@ def _worth_another_try(exc: BaseException) -> bool:
     return isinstance(exc, Exception) and not isinstance(exc, Rejected | Stopped)
 
 
+def _handler_error_worth_another_try(exc: BaseException) -> bool:
+    """In a Kafka transaction: the handler's own errors; the broker's end the transactions."""
+    return _worth_another_try(exc) and not isinstance(exc, KafkaError)
+
+
 def describe_error(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return error_sentence(
@@ -120,6 +136,7 @@ class _RevokeListener(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s assigned %d partitions", self._loop.name, len(assigned))
+        await self._loop.owned(assigned)
 
 
 class ConsumeLoop:
@@ -156,6 +173,10 @@ class ConsumeLoop:
         health.register(self._health_key)
         if any(s.transactional for s in subscriptions) and pool is None:
             raise ValueError("transactional subscriptions need a database pool")
+        #: Topics applied in Kafka transactions (needs a group: its offsets go in them).
+        self._in_transactions = {s.topic for s in subscriptions if s.exactly_once} if (
+            settings.kafka.transactions and not partitions) else set()
+        self._partition_producers = PartitionProducers(settings, name, self._group_id)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -175,6 +196,12 @@ class ConsumeLoop:
                     await self._connect_and_poll(attempt.restart_backoff)
         self._health.set(self._health_key, False, "stopped")
 
+    async def owned(self, assigned: list[TopicPartition]) -> None:
+        """After a rebalance: the transactional producers follow the partitions."""
+        if self._in_transactions:
+            await self._partition_producers.own(
+                tp for tp in assigned if tp.topic in self._in_transactions)
+
     async def _connect_and_poll(self, connected: Callable[[], None]) -> None:
         consumer = self._new_consumer()
         try:
@@ -192,6 +219,8 @@ class ConsumeLoop:
                 await consumer.stop()
             except Exception as exc:
                 log.debug("%s: stopping consumer: %s", self.name, exc)
+            # A new consumer is a new member: its assignment brings fresh producers.
+            await self._partition_producers.stop()
 
     def _broker_lost(self, exc: BaseException, delay: float) -> None:
         self._health.set(self._health_key, False, f"kafka: {exc}")
@@ -211,6 +240,9 @@ class ConsumeLoop:
                     offsets: dict[TopicPartition, int] = {}
                     try:
                         for topic, fetched in _by_topic(batches).items():
+                            if topic in self._in_transactions:
+                                await self._process_in_transactions(consumer, topic, fetched)
+                                continue  # their offsets are committed in the transactions
                             await self._process_concurrently(topic, fetched)
                             for tp, records in fetched:
                                 offsets[tp] = records[-1].offset + 1
@@ -299,26 +331,11 @@ class ConsumeLoop:
     ) -> None:
         """Records of one or more partitions of a topic, each partition's in order, applied
         together (one transaction: fewer commits, larger set-based statements)."""
-        sub, decode = self._subs[topic], self._decoders[topic]
+        sub = self._subs[topic]
         started = time.perf_counter()
-        items: list[_Item] = []
-        for _tp, records in fetched:
-            EVENTS_CONSUMED.labels(topic).inc(len(records))
-            for record in records:
-                if record.value is None:
-                    # A tombstone: its key was removed (a shop's erasure on a compacted topic),
-                    # which whoever wrote it did to the state already. Nothing to apply.
-                    TOMBSTONES.labels(topic).inc()
-                    continue
-                try:
-                    if not record.value:
-                        raise ValueError("empty message")
-                    if len(record.value) > self._settings.max_event_bytes:
-                        raise ValueError(f"event of {len(record.value)} bytes exceeds the limit "
-                                         f"of {self._settings.max_event_bytes}")
-                    items.append(_Item(record, decode(record.value)))
-                except (ValidationError, ValueError, UnicodeDecodeError) as exc:
-                    await self._dead_letter(record, "invalid", describe_error(exc))
+        items, invalid = self._decode(topic, [r for _tp, records in fetched for r in records])
+        for record, reason in invalid:
+            await self._dead_letter(record, "invalid", reason)
         if items:
             await self._apply(sub, items)
             if self._on_applied:
@@ -327,6 +344,30 @@ class ConsumeLoop:
                 self._on_applied()
         HANDLE_SECONDS.labels(topic).observe(time.perf_counter() - started)
         LAST_PROCESSED.labels(topic).set(time.time())
+
+    def _decode(self, topic: str, records: list[ConsumerRecord]
+                ) -> tuple[list[_Item], list[tuple[ConsumerRecord, str]]]:
+        """The records' events, and the records that break the topic's contract, with why."""
+        decode = self._decoders[topic]
+        EVENTS_CONSUMED.labels(topic).inc(len(records))
+        items: list[_Item] = []
+        invalid: list[tuple[ConsumerRecord, str]] = []
+        for record in records:
+            if record.value is None:
+                # A tombstone: its key was removed (a shop's erasure on a compacted topic),
+                # which whoever wrote it did to the state already. Nothing to apply.
+                TOMBSTONES.labels(topic).inc()
+                continue
+            try:
+                if not record.value:
+                    raise ValueError("empty message")
+                if len(record.value) > self._settings.max_event_bytes:
+                    raise ValueError(f"event of {len(record.value)} bytes exceeds the limit "
+                                     f"of {self._settings.max_event_bytes}")
+                items.append(_Item(record, decode(record.value)))
+            except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+                invalid.append((record, describe_error(exc)))
+        return items, invalid
 
     async def _apply(self, sub: Subscription, items: list[_Item]) -> None:
         try:
@@ -371,6 +412,10 @@ class ConsumeLoop:
 
     async def _apply_once(self, sub: Subscription, items: list[_Item]) -> None:
         events = [i.event for i in items]
+        if sub.exactly_once:  # without transactions here: at least once
+            await sub.handler(events, self._producer)  # type: ignore[call-arg]
+            EVENTS_PROCESSED.labels(sub.topic, "applied").inc(len(events))
+            return
         if not sub.transactional:
             await sub.handler(events)  # type: ignore[call-arg]
             EVENTS_PROCESSED.labels(sub.topic, "applied").inc(len(events))
@@ -389,7 +434,10 @@ class ConsumeLoop:
         EVENTS_PROCESSED.labels(sub.topic, "applied").inc(len(fresh))
         EVENTS_PROCESSED.labels(sub.topic, "duplicate").inc(len(events) - len(fresh))
 
-    async def _dead_letter(self, record: ConsumerRecord, kind: str, reason: str) -> None:
+    def _dead_letter_message(
+        self, record: ConsumerRecord, kind: str, reason: str
+    ) -> tuple[str, bytes, str | None, list[tuple[str, bytes]]]:
+        """The DLQ record of `record`: topic, value, key and headers (why, and where from)."""
         log.warning(
             "%s: %s event at %s[%d]@%d to DLQ: %s",
             self.name, kind, record.topic, record.partition, record.offset, reason[:300],
@@ -407,13 +455,119 @@ class ConsumeLoop:
         if len(value) > self._settings.kafka.max_message_bytes:
             value = value[: self._settings.kafka.max_message_bytes]
             headers.append(("dlq.truncated", b"true"))
+        return dlq_topic(record.topic), value, key, headers
+
+    async def _dead_letter(self, record: ConsumerRecord, kind: str, reason: str) -> None:
+        message = self._dead_letter_message(record, kind, reason)
 
         async def publish() -> None:
-            await (await self._producer.send_raw(dlq_topic(record.topic), value, key, headers))
+            await (await self._producer.send_raw(*message))
 
         def failed(exc: BaseException, delay: float) -> None:
             log.warning("%s: DLQ publish failed, retrying in %.1fs: %s", self.name, delay, exc)
 
         await Retry(KafkaError, initial=0.2, cap=5.0, stopping=self._stopping,
                     on_retry=failed).call(publish)
+        EVENTS_DEAD_LETTERED.labels(record.topic, kind).inc()
+
+    # --- exactly once: a partition's records in a Kafka transaction ----------------------------
+
+    async def _process_in_transactions(
+        self, consumer: AIOKafkaConsumer, topic: str,
+        fetched: list[tuple[TopicPartition, list[ConsumerRecord]]],
+    ) -> None:
+        """Each partition's records in a transaction of its own, the partitions at once. Only
+        partitions still owned: records fetched before a rebalance took theirs away are left to
+        the new owner (whose producer has fenced ours)."""
+        owned = consumer.assignment()
+        outcomes = await asyncio.gather(
+            *(self._process_partition_in_transaction(tp, records)
+              for tp, records in fetched if tp in owned),
+            return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _process_partition_in_transaction(
+        self, tp: TopicPartition, records: list[ConsumerRecord]
+    ) -> None:
+        sub = self._subs[tp.topic]
+        started = time.perf_counter()
+        items, invalid = self._decode(tp.topic, records)
+        handler: SendingHandler = sub.handler  # type: ignore[assignment]
+
+        async def whole_batch(producer: EventProducer) -> None:
+            for record, reason in invalid:
+                await self._dead_letter_in(producer, record, "invalid", reason)
+            if items:
+                await handler([i.event for i in items], producer)
+
+        try:
+            await self._transact(tp, records[-1].offset + 1, whole_batch)
+            EVENTS_PROCESSED.labels(tp.topic, "applied").inc(len(items))
+        except (Stopped, KafkaError):
+            raise
+        except Exception as exc:
+            log.info("%s: batch of %s failed (%s); applying one by one", self.name, tp, exc)
+            await self._one_by_one_in_transactions(tp, handler, records, items, invalid)
+        HANDLE_SECONDS.labels(tp.topic).observe(time.perf_counter() - started)
+        LAST_PROCESSED.labels(tp.topic).set(time.time())
+
+    async def _one_by_one_in_transactions(
+        self, tp: TopicPartition, handler: SendingHandler, records: list[ConsumerRecord],
+        items: list[_Item], invalid: list[tuple[ConsumerRecord, str]],
+    ) -> None:
+        """Each record in its own transaction: a few tries, then the DLQ (as `_apply_one`)."""
+        events = {id(i.record): i.event for i in items}
+        refused = {id(record): reason for record, reason in invalid}
+        for record in records:
+            if id(record) in refused:
+                kind, reason = "invalid", refused[id(record)]
+            elif id(record) in events:
+                event = events[id(record)]
+                policy = Retry(_handler_error_worth_another_try, initial=0.2, cap=5.0,
+                               attempts=self._settings.handler_max_attempts,
+                               stopping=self._stopping)
+                try:
+                    await policy.call(lambda e=event, r=record: self._transact(
+                        tp, r.offset + 1, lambda producer: handler([e], producer)))
+                    EVENTS_PROCESSED.labels(tp.topic, "applied").inc()
+                    continue
+                except Rejected as exc:
+                    kind, reason = "rejected", str(exc)
+                except (Stopped, KafkaError):
+                    raise
+                except Exception as exc:
+                    log.exception("%s: giving up on %s", self.name, tp.topic)
+                    kind, reason = "failed", describe_error(exc)
+            else:
+                continue  # a tombstone: the next record's offset covers it
+            await self._transact(tp, record.offset + 1, lambda producer, r=record, k=kind,
+                                 why=reason: self._dead_letter_in(producer, r, k, why))
+
+    async def _transact(self, tp: TopicPartition, next_offset: int,
+                        work: Callable[[EventProducer], Awaitable[None]]) -> None:
+        """`work`'s sends and the partition's offset `next_offset`, committed in one
+        transaction (aborted if `work` fails).
+
+        The broker's errors, a fencing among them, end every transaction: the loop reconnects
+        and the next assignment brings fresh producers. A producer is never started again
+        while a batch is in hand: the partition may have moved meanwhile (a session lost while
+        the broker was away), and ours would fence its new owner and commit what it has
+        committed already; only an assignment says whose it is."""
+        producer = self._partition_producers.get(tp)
+        if producer is None:
+            raise NotOwned(f"{tp.topic}[{tp.partition}] has no transactional producer here")
+        try:
+            async with producer.transaction():
+                await work(producer)
+                await producer.send_offsets({tp: next_offset}, self._partition_producers.group_id)
+        except KafkaError:
+            await self._partition_producers.stop()
+            raise
+
+    async def _dead_letter_in(self, producer: EventProducer, record: ConsumerRecord, kind: str,
+                              reason: str) -> None:
+        """Dead-letter `record` in the producer's transaction."""
+        await (await producer.send_raw(*self._dead_letter_message(record, kind, reason)))
         EVENTS_DEAD_LETTERED.labels(record.topic, kind).inc()

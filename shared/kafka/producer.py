@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.producer.producer import TransactionContext
 from pydantic import BaseModel
 
 from shared.config import Settings
@@ -18,9 +19,11 @@ class MessageTooLarge(ValueError):
 
 
 class EventProducer:
-    def __init__(self, settings: Settings, client_id: str) -> None:
+    def __init__(self, settings: Settings, client_id: str,
+                 transactional_id: str | None = None) -> None:
         self._max_bytes = settings.kafka.max_message_bytes
-        self._producer = AIOKafkaProducer(**producer_options(settings, client_id))
+        self._producer = AIOKafkaProducer(
+            **producer_options(settings, client_id, transactional_id=transactional_id))
 
     async def start(self) -> None:
         await self._producer.start()
@@ -61,3 +64,13 @@ class EventProducer:
 
     async def flush(self) -> None:
         await self._producer.flush()
+
+    # --- transactions (a producer made with a transactional id; see shared/kafka/transactions)
+
+    def transaction(self) -> TransactionContext:
+        """Begins a transaction; commits it at the block's end, aborts it on an error."""
+        return self._producer.transaction()
+
+    async def send_offsets(self, offsets: dict[TopicPartition, int], group_id: str) -> None:
+        """Commit the group's `offsets` with the transaction in progress."""
+        await self._producer.send_offsets_to_transaction(offsets, group_id)
