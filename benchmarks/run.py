@@ -19,7 +19,9 @@ loop, followed to its effects.
    shop's Messenger channel is connected to a Page on Meta's stand-in, so Messenger replies are
    really sent);
 4. how the cost grows: router throughput with 1 and 2 instances; customer-message latency at a
-   fixed rate with 10k, 100k and 1M stored conversations (`--quick`: up to 100k).
+   fixed rate with 10k, 100k and 1M stored conversations (`--quick`: up to 100k);
+5. the classifier's step at least once and exactly once (Kafka transactions) on the same
+   backlog, in turns (`benchmarks/classifier_loop.py`).
 
 The targets are ratios to references of the same run (the raw broker rate, the p99 with 10k
 conversations, one router instance) or CPU budgets; each is printed beside its reference and
@@ -44,6 +46,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from benchmarks import classifier_loop
 from benchmarks.rest import measure_at_rest
 from benchmarks.stack import BACKBONE, SERVICES, Stack, start_stack
 from inbox.demo import demo_shop, publish
@@ -558,6 +561,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         rate = args.growth_rate or growth_rate(results)
         say(f"latency as conversations grow ({rate:g} msg/s, {args.step_seconds:g}s each)")
         results["growth"] = await bench_growth(sizes, rate, args.step_seconds, args.shops)
+    if wanted("classifier"):
+        say(f"classifier: at least once and exactly once ({args.messages:,} messages, in turns)")
+        results["classifier"] = await classifier_loop.bench_classifier(args.messages, rounds=2)
         grown = results["growth"]["sizes"]
         results["growth"]["p99_ratio"] = _ratio(grown[-1]["timeline_p99_ms"],
                                                 grown[0]["timeline_p99_ms"])
@@ -680,6 +686,10 @@ def summary(results: dict[str, Any]) -> list[str]:
                                    and last["conversations"] >= 1_000_000)
                          + f"  (Tansu before: {before['growth_p99_ms']['1M']} against "
                            f"{before['growth_p99_ms']['10k']} ms)")
+    if "classifier" in results:
+        c = results["classifier"]
+        lines.append(classifier_loop.summary(c) + ": "
+                     + verdict(c["share"] >= classifier_loop.TARGET_SHARE))
     lost = dup = 0
     for key in ("max_rate", "growth"):
         for step in (results.get(key) or {}).get("steps" if key == "max_rate" else "sizes", []):
@@ -722,7 +732,8 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="conversations grow to 100k only (not 1M)")
     parser.add_argument("--only",
-                        help="comma-separated: raw, rest, rate, replies, scaling, growth")
+                        help="comma-separated: raw, rest, rate, replies, scaling, growth, "
+                        "classifier")
     parser.add_argument("--json", type=Path, default=ROOT / ".inbox" / "bench.json",
                         help="where to write the results (default .inbox/bench.json)")
     args = parser.parse_args(argv)
