@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 
 from shared.config import Settings
 from shared.kafka.producer import EventProducer
+from shared.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,25 @@ class PartitionProducers:
         return self._producers.get(tp)
 
     async def _start(self, tp: TopicPartition) -> None:
-        producer = EventProducer(
-            self._settings, f"{self._name}-{tp.topic}-{tp.partition}",
-            transactional_id=transactional_id(self.group_id, tp))
+        """Start the partition's producer; after a few seconds of failing (the transaction
+        coordinator is not there yet on a new cluster) leave it: the partition's next batch
+        finds none and the consumer rejoins the group (NotOwned)."""
+
+        async def start() -> None:
+            producer = EventProducer(
+                self._settings, f"{self._name}-{tp.topic}-{tp.partition}",
+                transactional_id=transactional_id(self.group_id, tp))
+            try:
+                await producer.start()  # initialises the transactional id: the fencing
+            except BaseException:
+                await producer.stop()
+                raise
+            self._producers[tp] = producer
+
         try:
-            await producer.start()  # initialises the transactional id: the fencing
-        except BaseException:
-            await producer.stop()
-            raise
-        self._producers[tp] = producer
+            await Retry(KafkaError, initial=0.2, cap=1.0, deadline=5.0).call(start)
+        except KafkaError as exc:
+            log.warning("%s: no transactional producer for %s: %s", self._name, tp, exc)
 
     async def drop(self, tp: TopicPartition) -> None:
         """Stop the partition's producer (the partition moved elsewhere)."""
