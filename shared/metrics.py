@@ -43,6 +43,12 @@ LAST_PROCESSED = Gauge(
     "Unix time of the last batch made durable.",
     ["topic"],
 )
+KAFKA_TRANSACTIONS = Counter(
+    "inbox_kafka_transactions_total",
+    "Kafka transactions holding a partition's outputs and its new offset (exactly-once "
+    "consumers), by input topic and outcome (committed, aborted).",
+    ["topic", "outcome"],
+)
 HANDLER_RETRIES = Counter(
     "inbox_handler_retries_total",
     "Batches retried after a transient error (broker or database unavailable).",

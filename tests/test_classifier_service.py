@@ -4,6 +4,9 @@ keeps two topics, newest first."""
 from __future__ import annotations
 
 import asyncio
+import re
+
+import httpx
 
 from shared.contracts import TopicTag
 from shared.topics import CHAT_INBOUND, CLASSIFIER_TAGS
@@ -36,6 +39,11 @@ async def test_messages_are_tagged_and_the_conversation_keeps_two_topics(
             CHAT_INBOUND, chat_message(shop.shop_id, conversation["thread_ref"], text=text))
         await asyncio.sleep(0.3)  # one at a time, so "newest" is well defined
     await eventually(lambda: _is(db, cid, ["returns", "shipping"]), timeout=30)
+    if prepared.kafka.transactions:  # the tags left in Kafka transactions, which committed
+        async with httpx.AsyncClient() as client:
+            text = (await client.get(f"{stack['classifier'].url}/metrics")).text
+        assert re.search(r'^inbox_kafka_transactions_total\{outcome="committed",'
+                         r'topic="inbox.timeline"\} [1-9]', text, re.MULTILINE), text[-2000:]
 
     tags = await read_topic(prepared, CLASSIFIER_TAGS, lambda r: str(cid).encode() in r.value,
                             expected=3)
@@ -49,8 +57,6 @@ async def _is(db, cid, expected: list[str]) -> bool:
 
 
 async def test_the_model_version_is_visible_in_metrics(stack):
-    import httpx
-
     async with httpx.AsyncClient() as client:
         text = (await client.get(f"{stack['classifier'].url}/metrics")).text
     assert 'classifier_model_info{version="' in text

@@ -46,6 +46,7 @@ from shared.metrics import (
     EVENTS_PROCESSED,
     HANDLE_SECONDS,
     HANDLER_RETRIES,
+    KAFKA_TRANSACTIONS,
     LAST_PROCESSED,
     TOMBSTONES,
 )
@@ -562,9 +563,12 @@ class ConsumeLoop:
             async with producer.transaction():
                 await work(producer)
                 await producer.send_offsets({tp: next_offset}, self._partition_producers.group_id)
-        except KafkaError:
-            await self._partition_producers.stop()
+        except BaseException as exc:
+            KAFKA_TRANSACTIONS.labels(tp.topic, "aborted").inc()
+            if isinstance(exc, KafkaError):
+                await self._partition_producers.stop()
             raise
+        KAFKA_TRANSACTIONS.labels(tp.topic, "committed").inc()
 
     async def _dead_letter_in(self, producer: EventProducer, record: ConsumerRecord, kind: str,
                               reason: str) -> None:
