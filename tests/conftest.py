@@ -395,9 +395,11 @@ async def read_topic(
     match: Callable[[Any], bool],
     expected: int = 1,
     timeout: float = 20.0,
+    **options: Any,
 ) -> list[Any]:
-    """Read `topic` from the start (all partitions) until `expected` records match."""
-    consumer = AIOKafkaConsumer(**consumer_options(settings, "tests-read"))
+    """Read `topic` from the start (all partitions) until `expected` records match; `options`
+    for the consumer (e.g. `isolation_level`)."""
+    consumer = AIOKafkaConsumer(**consumer_options(settings, "tests-read", **options))
     await consumer.start()
     try:
         tps = await topic_partitions(settings, [topic])
