@@ -52,7 +52,8 @@ class KafkaSettings(BaseSettings):
     exactly_once: bool = Field(
         default=True,
         description="The classifier's tags and the offsets they answer commit in one Kafka "
-        "transaction. Needs the idempotent producer and a broker with transactions (not Tansu).",
+        "transaction (a read_committed reader sees each tag once). Needs the idempotent "
+        "producer and a broker with transactions (not Tansu).",
     )
     #: How long a transaction left open by a process that died may hold back read_committed
     #: readers of what it wrote, at most (the partition's next owner aborts it sooner).
@@ -88,7 +89,7 @@ class KafkaSettings(BaseSettings):
 
     @property
     def transactions(self) -> bool:
-        """Whether the clients use Kafka transactions (exactly once, read_committed)."""
+        """Whether the exactly-once consumers (the classifier) use Kafka transactions."""
         return self.exactly_once and self.enable_idempotence
 
 

@@ -48,7 +48,8 @@ async def test_a_failing_event_goes_to_the_dlq_and_the_others_are_output_once(
     try:
         letters = await read_topic(prepared, dlq_topic(source), lambda r: True, expected=2,
                                    timeout=60)
-        outputs = await read_topic(prepared, output, lambda r: True, expected=4, timeout=30)
+        outputs = await read_topic(prepared, output, lambda r: True, expected=4, timeout=30,
+                                   isolation_level="read_committed")
     finally:
         loop.stop()
         await asyncio.wait_for(task, 30)

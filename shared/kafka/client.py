@@ -76,6 +76,10 @@ def producer_options(settings: Settings, client_id: str,
             # left by a process that died is aborted by the broker after this long at most
             # (sooner when the partition's next owner starts its producer).
             transaction_timeout_ms=settings.kafka.transaction_timeout_ms,
+            # A transaction begun right after the previous one committed is often answered
+            # CONCURRENT_TRANSACTIONS while the commit markers are written; the default 100 ms
+            # backoff then lands on every batch's latency (KAFKA-5477).
+            retry_backoff_ms=20,
         )
     return options
 
@@ -96,9 +100,5 @@ def consumer_options(settings: Settings, client_id: str, *, group_id: str | None
         "session_timeout_ms": settings.kafka.session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka.heartbeat_interval_ms,
         "max_poll_records": settings.kafka.max_poll_records,
-        # Records of aborted transactions (a killed classifier's tags) are never read; on topics
-        # written without transactions this changes nothing.
-        "isolation_level": "read_committed" if settings.kafka.transactions
-        else "read_uncommitted",
         **overrides,
     }
