@@ -7,8 +7,9 @@ on `classifier.tags` for each message whose probability reaches the threshold.
 Exactly once on Apache Kafka: the tags of a partition's batch and the partition's new offset
 commit in one Kafka transaction (the shared consume loop's `exactly_once` subscriptions), so a
 read_committed reader sees each tag once, whatever crashes. Where the broker has no
-transactions (Tansu) it is at least once; there, too, a tag's id is derived from the message and
-the model version, so a repeated tag is applied once by the router.
+transactions (Tansu), or with `KAFKA_EXACTLY_ONCE=false`, it is at least once. Either way a
+tag's id is derived from the message and the model version, so a tag seen twice (repeated, or
+read uncommitted from an aborted transaction) is applied once by the router.
 """
 
 from __future__ import annotations

@@ -178,6 +178,9 @@ class ConsumeLoop:
         self._in_transactions = {s.topic for s in subscriptions if s.exactly_once} if (
             settings.kafka.transactions and not partitions) else set()
         self._partition_producers = PartitionProducers(settings, name, self._group_id)
+        #: Assignments so far: records fetched under an earlier one are not applied in a
+        #: transaction (their partitions were reset to the committed offsets meanwhile).
+        self._assignments = 0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -199,6 +202,7 @@ class ConsumeLoop:
 
     async def owned(self, assigned: list[TopicPartition]) -> None:
         """After a rebalance: the transactional producers follow the partitions."""
+        self._assignments += 1
         if self._in_transactions:
             await self._partition_producers.own(
                 tp for tp in assigned if tp.topic in self._in_transactions)
@@ -235,6 +239,7 @@ class ConsumeLoop:
                 if not self.caught_up.is_set() and await self._at_end(consumer):
                     self.caught_up.set()
             else:
+                fetched_under = self._assignments
                 if self._settings.kafka.consumer_linger_ms:
                     await self._gather_more(consumer, batches)
                 async with self.processing:
@@ -242,7 +247,12 @@ class ConsumeLoop:
                     try:
                         for topic, fetched in _by_topic(batches).items():
                             if topic in self._in_transactions:
-                                await self._process_in_transactions(consumer, topic, fetched)
+                                # A rebalance while lingering set the positions back to the
+                                # committed offsets: these records come again; applied now, a
+                                # transaction would commit them twice.
+                                if fetched_under == self._assignments:
+                                    await self._process_in_transactions(consumer, topic,
+                                                                        fetched)
                                 continue  # their offsets are committed in the transactions
                             await self._process_concurrently(topic, fetched)
                             for tp, records in fetched:

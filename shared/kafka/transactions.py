@@ -29,7 +29,6 @@ from shared.retry import Retry
 log = logging.getLogger(__name__)
 
 
-
 class NotOwned(KafkaError):
     """A partition's records came with no producer for them (its start failed at the
     assignment): the consumer rejoins the group to learn whose the partition is."""
