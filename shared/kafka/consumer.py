@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,9 @@ from shared.topics import TOPICS, Decoder, dlq_topic
 
 log = logging.getLogger(__name__)
 
+#: Longest wait, before partitions move, for the group to give the offsets our Kafka
+#: transactions committed (see ConsumeLoop.until_commits_visible).
+COMMITS_VISIBLE_SECONDS = 5.0
 #: Below this many records per group, a fetch's partitions are not split into concurrent
 #: transactions.
 MIN_RECORDS_PER_GROUP = 16
@@ -133,7 +136,7 @@ class _RevokeListener(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Let the batch in flight finish and commit before the partitions move elsewhere.
         async with self._loop.processing:
-            pass
+            await self._loop.until_commits_visible(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         log.info("%s assigned %d partitions", self._loop.name, len(assigned))
@@ -181,6 +184,8 @@ class ConsumeLoop:
         #: Assignments so far: records fetched under an earlier one are not applied in a
         #: transaction (their partitions were reset to the committed offsets meanwhile).
         self._assignments = 0
+        #: The offset each partition's last transaction committed, until the group shows it.
+        self._committed: dict[TopicPartition, int] = {}
 
     def stop(self) -> None:
         self._stopping.set()
@@ -207,6 +212,30 @@ class ConsumeLoop:
             await self._partition_producers.own(
                 tp for tp in assigned if tp.topic in self._in_transactions)
 
+    async def until_commits_visible(self, partitions: Iterable[TopicPartition]) -> None:
+        """Before partitions move (a rebalance, a stop): wait until the group gives the offsets
+        our transactions committed on them. A commit returns before its markers are written,
+        and until the group has them an offset fetch gives the previous offset (the broker
+        waits for them only when asked, KIP-447, which aiokafka's fetch does not ask); the next
+        owner would then apply the last batch again. Bounded: a broker gone away is the
+        broker's own error path."""
+        consumer = self._consumer
+        waiting = {tp: self._committed.pop(tp) for tp in list(partitions) if tp in self._committed}
+        if consumer is None or not waiting:
+            return
+        deadline = time.monotonic() + COMMITS_VISIBLE_SECONDS
+        with contextlib.suppress(KafkaError):
+            while waiting and time.monotonic() < deadline:
+                for tp, offset in list(waiting.items()):
+                    seen = await consumer.committed(tp)
+                    if seen is not None and seen >= offset:
+                        del waiting[tp]
+                if waiting:
+                    await asyncio.sleep(0.01)
+        if waiting:
+            log.warning("%s: offsets of %s not visible in the group after %.0fs", self.name,
+                        sorted(waiting), COMMITS_VISIBLE_SECONDS)
+
     async def _connect_and_poll(self, connected: Callable[[], None]) -> None:
         consumer = self._new_consumer()
         try:
@@ -218,6 +247,7 @@ class ConsumeLoop:
             self._consumer = consumer
             connected()
             await self._poll(consumer)
+            await self.until_commits_visible(consumer.assignment())
         finally:
             self._consumer = None
             try:
@@ -579,6 +609,7 @@ class ConsumeLoop:
                 await self._partition_producers.stop()
             raise
         KAFKA_TRANSACTIONS.labels(tp.topic, "committed").inc()
+        self._committed[tp] = next_offset
 
     async def _dead_letter_in(self, producer: EventProducer, record: ConsumerRecord, kind: str,
                               reason: str) -> None:
