@@ -136,6 +136,7 @@ class _RevokeListener(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Let the batch in flight finish and commit before the partitions move elsewhere.
         async with self._loop.processing:
+            self._loop.rebalancing = True
             await self._loop.until_commits_visible(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
@@ -184,6 +185,9 @@ class ConsumeLoop:
         #: Assignments so far: records fetched under an earlier one are not applied in a
         #: transaction (their partitions were reset to the committed offsets meanwhile).
         self._assignments = 0
+        #: Between a revocation and the next assignment: whose the partitions will be is not
+        #: known, and a transaction committed now could commit what the next owner reads again.
+        self.rebalancing = False
         #: The offset each partition's last transaction committed, until the group shows it.
         self._committed: dict[TopicPartition, int] = {}
 
@@ -208,6 +212,7 @@ class ConsumeLoop:
     async def owned(self, assigned: list[TopicPartition]) -> None:
         """After a rebalance: the transactional producers follow the partitions."""
         self._assignments += 1
+        self.rebalancing = False
         if self._in_transactions:
             await self._partition_producers.own(
                 tp for tp in assigned if tp.topic in self._in_transactions)
@@ -280,7 +285,7 @@ class ConsumeLoop:
                                 # A rebalance while lingering set the positions back to the
                                 # committed offsets: these records come again; applied now, a
                                 # transaction would commit them twice.
-                                if fetched_under == self._assignments:
+                                if fetched_under == self._assignments and not self.rebalancing:
                                     await self._process_in_transactions(consumer, topic,
                                                                         fetched)
                                 continue  # their offsets are committed in the transactions
