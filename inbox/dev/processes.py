@@ -41,9 +41,16 @@ def free_port(preferred: int | None = None, avoid: Collection[int] = ()) -> int:
             except OSError:
                 continue
             port = sock.getsockname()[1]
-            if port not in avoid:
-                return port
+            if port in avoid or (not candidate and port in _HANDED_OUT):
+                continue
+            _HANDED_OUT.add(port)
+            return port
     raise RuntimeError("no free port")
+
+
+#: Ports this process chose: a listener started from one may take seconds to bind it (a JVM),
+#: and meanwhile the kernel would hand the same "free" port to the next caller.
+_HANDED_OUT: set[int] = set()
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
