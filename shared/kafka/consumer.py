@@ -308,7 +308,8 @@ class ConsumeLoop:
         a rebalance in progress to finish, and the rebalance waits for `processing` (the revoke
         listener), which would deadlock. Records of a partition revoked meanwhile are applied
         anyway and their commit refused, as after any rebalance: the idempotent handlers make
-        the new owner's second reading harmless."""
+        the new owner's second reading harmless. (Exactly-once topics: not applied at all, see
+        `_poll`.)"""
         await asyncio.sleep(self._settings.kafka.consumer_linger_ms / 1000)
         more = await consumer.getmany(timeout_ms=0)
         for tp, records in more.items():
